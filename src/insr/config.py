@@ -1,0 +1,184 @@
+"""Run configurations: nested dicts of plain values, checked against a scenario's defaults.
+
+A scenario's default config is the schema: every key a user may set appears in
+it, and its value's type is the type the key takes.  ``RULES`` adds the allowed
+values of keys that need more than a type (positive step sizes, names from a
+list).  Errors are :class:`ConfigError` with the dotted key and what is allowed;
+the CLI prints them as one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is not allowed; the message names it."""
+
+
+def _positive(v):
+    return v > 0, "a number > 0"
+
+
+def _nonneg(v):
+    return v >= 0, "a number ≥ 0"
+
+
+def _at_least(n):
+    return lambda v: (v >= n, f"an integer ≥ {n}")
+
+
+def _choice(*options):
+    return lambda v: (v in options, "one of " + ", ".join(repr(o) for o in options))
+
+
+def _open_unit(v):
+    return 0 < v < 1, "a number in (0, 1)"
+
+
+# Rules by the last component of the dotted key, or by the full dotted key.
+RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
+    "dt": _positive,
+    "steps": _at_least(0),
+    "samples": _at_least(1),
+    "boundary_samples": _at_least(1),
+    "boundary_weight": _nonneg,
+    "save_every": _at_least(1),
+    "field.width": _at_least(1),
+    "field.depth": _at_least(0),
+    "field.omega0": _positive,
+    "integrator": _choice("explicit_euler", "implicit_euler", "midpoint"),
+    "solver": _choice("lm", "adam"),
+    "sampling": _choice("uniform", "stratified", "sobol", "halton"),
+    "max_iters": _at_least(1),
+    "ftol": _nonneg,
+    "gtol": _nonneg,
+    "atol": _nonneg,
+    "tau": _positive,
+    "linear_dtype": _choice("float32", "float64"),
+    "adam.lr": _positive,
+    "adam.factor": _open_unit,
+    "adam.patience": _at_least(0),
+    "adam.min_lr": _nonneg,
+    "adam.threshold": _nonneg,
+    "precision": _choice("float32", "float64"),
+}
+
+
+def _check_value(key: str, value, default):
+    """Coerce ``value`` to the type of ``default`` and apply the rules for ``key``."""
+    kind = type(default)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                isinstance(value, float) and not value.is_integer()):
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        value = int(value)
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
+        value = float(value)
+    elif kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+    elif kind is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+    rule = RULES.get(key) or RULES.get(key.rsplit(".", 1)[-1])
+    if rule is not None:
+        ok, allowed = rule(value)
+        if not ok:
+            raise ConfigError(f"config key '{key}' must be {allowed}, got {value!r}")
+    return value
+
+
+def merge(defaults: dict, updates: dict, prefix: str = "") -> dict:
+    """``defaults`` updated by ``updates``; unknown keys and bad values raise ConfigError."""
+    out = copy.deepcopy(defaults)
+    for key, value in updates.items():
+        dotted = f"{prefix}{key}"
+        if key not in defaults:
+            allowed = ", ".join(sorted(defaults))
+            where = f"in '{prefix[:-1]}'" if prefix else "at the top level"
+            raise ConfigError(f"unknown config key '{dotted}'; allowed keys {where}: {allowed}")
+        if isinstance(defaults[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key '{dotted}' is a table; set its entries, e.g. '{dotted}.<name>=…'")
+            out[key] = merge(defaults[key], value, dotted + ".")
+        else:
+            out[key] = _check_value(dotted, value, defaults[key])
+    return out
+
+
+def parse_value(text: str):
+    """Parse a ``--set`` value as TOML (numbers, booleans, lists, quoted strings), else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["a.b=1", "c=x"]`` → ``{"a": {"b": 1}, "c": "x"}``."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set: '{key}' conflicts with another --set")
+        node[parts[-1]] = parse_value(text.strip())
+    return out
+
+
+def load_file(path: Path) -> dict:
+    """Read a TOML or JSON config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        if path.suffix == ".json":
+            return json.loads(path.read_text())
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
+
+
+def to_toml(config: dict) -> str:
+    """Write a nested dict of plain values as TOML (top-level scalars first, then tables)."""
+
+    def fmt(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        return repr(v)
+
+    def emit(d, name, lines):
+        scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
+        tables = {k: v for k, v in d.items() if isinstance(v, dict)}
+        if name:
+            lines.append(f"\n[{name}]")
+        lines += [f"{k} = {fmt(v)}" for k, v in scalars.items()]
+        for k, v in tables.items():
+            emit(v, f"{name}.{k}" if name else k, lines)
+
+    lines: list[str] = []
+    emit(config, "", lines)
+    return "\n".join(lines).lstrip() + "\n"

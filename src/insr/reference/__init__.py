@@ -1,0 +1,1 @@
+"""Classical reference solvers and exact solutions used as baselines."""

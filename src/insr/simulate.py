@@ -1,0 +1,227 @@
+"""The one time loop: initial fit, steps, metrics, checkpoints, progress, resume.
+
+``simulate(stepper, ...)`` advances any :class:`~insr.stepper.Stepper`;
+``solve(problem, field, integrator, solver, ...)`` is the one-call entry point
+for an :class:`~insr.problems.EvolutionProblem` (in the spirit of
+``diffrax.diffeqsolve``).
+
+Run directory (when ``run_dir`` is given)::
+
+    checkpoint.npz          latest state, step, t, Δt, key, cumulative wall time
+    fields/step_NNNNNN.npz  the state at every saved step (SaveAt)
+    metrics.csv             one row per step (step 0 = the initial-condition fit)
+
+Step n uses the key ``fold_in(key, n + 1)`` (the initial fit uses
+``fold_in(key, 0)``), so a resumed run draws the same points as an
+uninterrupted one and reproduces it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from insr.io.checkpoint import CheckpointError, atomic_write_text, load_state, save_state
+from insr.io.progress import ProgressBar
+
+CHECKPOINT = "checkpoint.npz"
+METRICS = "metrics.csv"
+FIELDS = "fields"
+
+
+@dataclass(frozen=True)
+class SaveAt:
+    """Which states to keep: every ``every``-th step, plus step 0 and the last step."""
+
+    every: int = 1
+
+    def __post_init__(self):
+        if int(self.every) < 1:
+            raise ValueError(f"save_every must be ≥ 1, got {self.every!r}")
+
+    def wants(self, step: int, last: int) -> bool:
+        return step % self.every == 0 or step == last
+
+
+@dataclass
+class Trajectory:
+    """Saved states of a run and its per-step metrics."""
+
+    stepper: object
+    steps: list = field(default_factory=list)
+    ts: list = field(default_factory=list)
+    states: list = field(default_factory=list)
+    metrics: list = field(default_factory=list)
+    run_dir: Path | None = None
+
+    def nearest(self, t: float) -> int:
+        """Index of the saved state whose time is nearest ``t``."""
+        if not self.ts:
+            raise ValueError("the trajectory holds no saved states")
+        return int(np.argmin(np.abs(np.asarray(self.ts) - t)))
+
+    def evaluate(self, points, t: float) -> np.ndarray:
+        """Field values at ``points`` (n, d) for the saved state nearest ``t``."""
+        i = self.nearest(t)
+        return self.stepper.evaluate(self.states[i], points, self.ts[i])
+
+    @property
+    def final_state(self):
+        return self.states[-1]
+
+
+def _key_data(key) -> np.ndarray:
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return np.asarray(key)
+
+
+def _write_metrics(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    cols = list(rows[0].keys())
+    for row in rows[1:]:
+        cols += [k for k in row if k not in cols]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=cols)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """Rows of a metrics.csv with numbers parsed."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for row in rows:
+        parsed = {}
+        for k, v in row.items():
+            try:
+                parsed[k] = int(v) if k in ("step", "iterations") else float(v)
+            except (TypeError, ValueError):
+                parsed[k] = v == "True" if v in ("True", "False") else v
+        out.append(parsed)
+    return out
+
+
+def saved_steps(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, file) of every saved state in a run directory, by step."""
+    files = sorted((Path(run_dir) / FIELDS).glob("step_*.npz"))
+    return [(int(f.stem.split("_")[1]), f) for f in files]
+
+
+def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), run_dir=None,
+             resume: bool = False, progress: bool = False, callbacks=()) -> Trajectory:
+    """Advance ``stepper`` by ``steps`` steps of size ``dt`` from its fitted initial state.
+
+    With ``run_dir`` every step is checkpointed atomically and its metrics row
+    appended; with ``resume=True`` the run continues from the checkpoint there
+    (the result equals an uninterrupted run).  ``callbacks`` are called as
+    ``cb(step, t, state, row)`` after every step.
+    """
+    if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
+    if int(steps) < 0:
+        raise ValueError(f"steps must be ≥ 0, got {steps!r}")
+    steps = int(steps)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    traj = Trajectory(stepper=stepper, run_dir=run_dir)
+    key_np = _key_data(key)
+    rows: list[dict] = []
+
+    def record(step, t, state, row):
+        rows.append(row)
+        if saveat.wants(step, steps):
+            traj.steps.append(step)
+            traj.ts.append(t)
+            traj.states.append(state)
+            if run_dir is not None:
+                save_state(run_dir / FIELDS / f"step_{step:06d}.npz", state, step=step, t=t)
+        if run_dir is not None:
+            _write_metrics(run_dir / METRICS, rows)
+            save_state(run_dir / CHECKPOINT, state, step=step, t=t, dt=dt, steps=steps, key=key_np,
+                       wall_time=row["wall_time"])
+        for cb in callbacks:
+            cb(step, t, state, row)
+
+    if resume:
+        if run_dir is None:
+            raise ValueError("resume=True needs run_dir")
+        state, meta = load_state(run_dir / CHECKPOINT, stepper.state_template())
+        if not np.isclose(float(meta["dt"]), dt):
+            raise CheckpointError(f"checkpoint in {run_dir} was written with dt={float(meta['dt'])}, not {dt}")
+        if not np.array_equal(meta["key"], key_np):
+            raise CheckpointError(f"checkpoint in {run_dir} was written with another PRNG key (seed)")
+        start, wall = int(meta["step"]), float(meta["wall_time"])
+        t = float(meta["t"])
+        rows = [r for r in read_metrics(run_dir / METRICS) if r["step"] <= start] if (run_dir / METRICS).exists() else []
+        _write_metrics(run_dir / METRICS, rows)  # drop rows written after the checkpoint by a killed run
+        for s, f in saved_steps(run_dir):
+            if s <= start:
+                st, m = load_state(f, stepper.state_template())
+                traj.steps.append(s)
+                traj.ts.append(float(m["t"]))
+                traj.states.append(st)
+    else:
+        if run_dir is not None:
+            (run_dir / FIELDS).mkdir(parents=True, exist_ok=True)
+            for _, f in saved_steps(run_dir):  # a fresh run must not mix with old files
+                f.unlink()
+        t0 = time.perf_counter()
+        state, info = stepper.initial_state(jax.random.fold_in(key, 0))
+        wall = time.perf_counter() - t0
+        start, t = 0, 0.0
+        record(0, t, state, {"step": 0, "t": 0.0, **info, "step_time": wall, "wall_time": wall,
+                             **stepper.metrics(state, 0.0)})
+
+    bar = ProgressBar(steps, start=start) if progress else None
+    for n in range(start, steps):
+        t0 = time.perf_counter()
+        state, info = stepper.step(state, t, dt, jax.random.fold_in(key, n + 1))
+        t = (n + 1) * dt  # not t += dt: no drift, and resume reproduces it exactly
+        elapsed = time.perf_counter() - t0
+        wall += elapsed
+        row = {"step": n + 1, "t": t, **info, "step_time": elapsed, "wall_time": wall, **stepper.metrics(state, t)}
+        record(n + 1, t, state, row)
+        if bar:
+            bar.update(n + 1, t, info)
+    if bar:
+        bar.close()
+    traj.metrics = rows
+    return traj
+
+
+def solve(problem, field, integrator, solver, *, dt: float, t1: float, key, sampler=None, samples: int = 5000,
+          sampling: str = "uniform", boundary_weight: float = 1.0, init_solver=None, saveat: SaveAt = SaveAt(),
+          checkpoint_dir=None, resume: bool = False, progress: bool = False, callbacks=()) -> Trajectory:
+    """Solve ∂u/∂t = L(u) for ``problem`` from t = 0 to ``t1`` with a neural ``field``.
+
+    ``integrator`` (e.g. :class:`~insr.integrators.Midpoint`) gives the residual of
+    one step, ``solver`` (e.g. :class:`~insr.solvers.LevenbergMarquardt`) minimises
+    it; ``samples`` points drawn by ``sampling`` (or a given ``sampler``) per step.
+    Returns the :class:`Trajectory`; with ``checkpoint_dir`` the run is
+    checkpointed there and can be resumed.
+    """
+    from insr.geometry import Sampler
+    from insr.stepper import FieldStepper
+
+    if not (isinstance(t1, (int, float)) and t1 >= 0):
+        raise ValueError(f"t1 must be a number ≥ 0, got {t1!r}")
+    if not (isinstance(dt, (int, float)) and dt > 0):
+        raise ValueError(f"dt must be > 0, got {dt!r}")
+    steps = round(t1 / dt)
+    if abs(steps * dt - t1) > 1e-9 * max(1.0, t1):
+        raise ValueError(f"t1={t1} is not a whole number of steps of dt={dt}")
+    sampler = sampler or Sampler(problem.domain, samples, sampling)
+    stepper = FieldStepper(problem, field, integrator, solver, sampler, boundary_weight=boundary_weight,
+                           init_solver=init_solver)
+    return simulate(stepper, dt=dt, steps=steps, key=key, saveat=saveat, run_dir=checkpoint_dir,
+                    resume=resume, progress=progress, callbacks=callbacks)

@@ -1,0 +1,8 @@
+"""Per-step solvers for the least-squares problems of each time step."""
+
+from insr.solvers.adam_plateau import AdamPlateau
+from insr.solvers.levenberg_marquardt import LevenbergMarquardt, SolveStats
+from insr.solvers.objective import Block, block_losses, loss_value, residual_vector, sample_blocks
+
+__all__ = ["LevenbergMarquardt", "AdamPlateau", "SolveStats", "Block", "sample_blocks",
+           "residual_vector", "loss_value", "block_losses"]

@@ -1,0 +1,134 @@
+"""Steppers: what advances the state of a simulation by one time step.
+
+A stepper owns the fields, the residual blocks and the per-step solver; the time
+loop in :mod:`insr.simulate` owns time, checkpoints, metrics and progress.  Any
+object with the methods of :class:`Stepper` can be simulated (the fluid and
+elasticity examples have their own).
+
+The state is a dict of parameter pytrees (arrays only), so that it can be
+checkpointed leaf by leaf.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from insr.geometry import Sampler
+from insr.solvers.objective import Block
+
+
+class Stepper(Protocol):
+    channel_names: tuple[str, ...]
+    dim: int
+
+    def state_template(self) -> dict: ...
+    def initial_state(self, key) -> tuple[dict, dict]: ...
+    def step(self, state: dict, t: float, dt: float, key) -> tuple[dict, dict]: ...
+    def evaluate(self, state: dict, points, t: float) -> np.ndarray: ...
+    def metrics(self, state: dict, t: float) -> dict: ...
+    def state_bytes(self) -> int: ...
+
+
+def _stats_dict(stats) -> dict:
+    return {
+        "iterations": int(stats.iterations),
+        "loss_initial": float(stats.loss_initial),
+        "loss": float(stats.loss),
+        "converged": bool(stats.converged),
+    }
+
+
+class FieldStepper:
+    """Advance a neural field u_θ of an :class:`~insr.problems.EvolutionProblem`.
+
+    Each step solves  θ^{n+1} = argmin_θ mean_x |r(θ; x)|² + w_b·mean_{x_b} |bc(θ; x_b)|²
+    with ``r`` the integrator's residual, warm-started from θ^n (or from the
+    extrapolation 2θ^n − θ^{n−1} when ``extrapolate``).  The initial condition is
+    fitted by the same solver (``init_solver`` if given) from the field's random
+    initialisation, on ``sampler`` points.
+    """
+
+    def __init__(self, problem, field: eqx.Module, integrator, solver, sampler: Sampler, *,
+                 boundary_sampler: Sampler | None = None, boundary_weight: float = 1.0,
+                 init_solver=None, extrapolate: bool = False):
+        if field.in_dim != problem.domain.dim or field.out_dim != problem.out_dim:
+            raise ValueError(
+                f"field maps R^{field.in_dim} → R^{field.out_dim} but the problem needs "
+                f"R^{problem.domain.dim} → R^{problem.out_dim}")
+        self.problem, self.integrator, self.solver = problem, integrator, solver
+        self.init_solver = init_solver or solver
+        self.extrapolate = extrapolate
+        self.params0, self.static = eqx.partition(field, eqx.is_array)
+        self.channel_names = tuple(f"u{i}" for i in range(problem.out_dim)) if problem.out_dim > 1 else ("u",)
+        self.dim = problem.domain.dim
+        self._num_params = field.num_params
+
+        combine = lambda p: eqx.combine(p, self.static)
+
+        def pde_residual(params, x, args):
+            prev, t, dt = args
+            return integrator.residual(problem, combine(params), combine(prev), x, t, dt)
+
+        blocks = [Block(pde_residual, sampler, 1.0, "pde")]
+        if problem.has_boundary:
+            bsampler = boundary_sampler or (lambda key: problem.domain.boundary_points(key, 2))
+
+            def bc_residual(params, x, args):
+                prev, t, dt = args
+                return problem.boundary_residual(combine(params), x, t + dt)
+
+            blocks.append(Block(bc_residual, bsampler, float(boundary_weight), "boundary"))
+        self.blocks = tuple(blocks)
+
+        def ic_residual(params, x, args):
+            return combine(params)(x) - problem.initial_condition(x)
+
+        self.ic_blocks = (Block(ic_residual, sampler, 1.0, "initial"),)
+
+        def step(params, prev, t, dt, key):
+            guess = jax.tree.map(lambda a, b: 2 * a - b, params, prev) if extrapolate else params
+            return solver.solve(self.blocks, guess, (params, t, dt), key)
+
+        self._step = jax.jit(step)
+        self._fit_ic = jax.jit(lambda p, key: self.init_solver.solve(self.ic_blocks, p, None, key))
+        self._eval = jax.jit(lambda p, x: jax.vmap(combine(p))(x))
+        self._error_points = jnp.asarray(problem.error_points())
+        if problem.has_exact:
+            self._exact = jax.jit(lambda x, t: jax.vmap(problem.exact_solution, in_axes=(0, None))(x, t))
+
+    def state_template(self) -> dict:
+        return {"u": self.params0, "u_prev": self.params0}
+
+    def state_bytes(self) -> int:
+        return 4 * self._num_params
+
+    def initial_state(self, key):
+        params, stats = self._fit_ic(self.params0, key)
+        return {"u": params, "u_prev": params}, _stats_dict(stats)
+
+    def step(self, state, t, dt, key):
+        new, stats = self._step(state["u"], state["u_prev"], jnp.float32(t), jnp.float32(dt), key)
+        return {"u": new, "u_prev": state["u"]}, _stats_dict(stats)
+
+    def evaluate(self, state, points, t=None):
+        return np.asarray(self._eval(state["u"], jnp.asarray(points, jnp.float32)))
+
+    def metrics(self, state, t) -> dict:
+        if not self.problem.has_exact:
+            return {}
+        u = self._eval(state["u"], self._error_points)
+        ue = self._exact(self._error_points, jnp.float32(t))
+        err = jnp.abs(u - ue)
+        return {
+            "mae": float(jnp.mean(err)),
+            "max_error": float(jnp.max(err)),
+            "rel_l2": float(jnp.sqrt(jnp.sum(err**2) / jnp.maximum(jnp.sum(ue**2), 1e-30))),
+        }
+
+    def exact(self, points, t):
+        return np.asarray(self._exact(jnp.asarray(points, jnp.float32), jnp.float32(t)))

@@ -1,0 +1,73 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from insr.fields import Siren
+from insr.geometry import Box, Interval, Sampler
+
+
+def test_siren_parameter_counts_match_the_paper():
+    key = jax.random.PRNGKey(0)
+    assert Siren(1, 1, 20, 2, key=key).num_params == 901  # 1D advection
+    vel, pres = Siren(2, 2, 32, 3, key=key), Siren(2, 1, 32, 3, key=key)
+    assert vel.state_bytes + pres.state_bytes == 4 * (3330 + 3297)  # 25.9 KiB, Taylor–Green
+
+
+def test_siren_initialisation_bounds_and_determinism():
+    key = jax.random.PRNGKey(3)
+    net = Siren(2, 1, 64, 2, key=key, omega0=30.0)
+    assert np.max(np.abs(net.layers[0].weight)) <= 1 / 2
+    assert np.max(np.abs(net.layers[1].weight)) <= np.sqrt(6 / 64) / 30
+    again = Siren(2, 1, 64, 2, key=key, omega0=30.0)
+    assert all(np.array_equal(a.weight, b.weight) for a, b in zip(net.layers, again.layers))
+    y = jax.vmap(net)(jnp.zeros((5, 2)))
+    assert y.shape == (5, 1)
+
+
+def test_fast_sine_siren_matches_plain_siren():
+    key = jax.random.PRNGKey(1)
+    fast, plain = Siren(1, 1, 20, 2, key=key), Siren(1, 1, 20, 2, key=key, fast_sine=False)
+    x = jnp.linspace(-2, 2, 101)[:, None]
+    np.testing.assert_allclose(jax.vmap(fast)(x), jax.vmap(plain)(x), atol=5e-6)
+
+
+@pytest.mark.parametrize("bad", [dict(width=0), dict(depth=-1), dict(omega0=0.0)])
+def test_siren_rejects_bad_sizes(bad):
+    args = dict(in_dim=1, out_dim=1, width=8, depth=1, key=jax.random.PRNGKey(0)) | bad
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        Siren(**args)
+
+
+@pytest.mark.parametrize("method", ["uniform", "stratified", "sobol", "halton"])
+def test_samplers_stay_in_the_box_and_cover_it(method):
+    box = Box((-1.0, 0.0), (1.0, 2.0))
+    pts = np.asarray(Sampler(box, 4096, method)(jax.random.PRNGKey(0)))
+    assert pts.shape == (4096, 2)
+    assert np.all(pts >= [-1, 0]) and np.all(pts <= [1, 2])
+    hist, _, _ = np.histogram2d(pts[:, 0], pts[:, 1], bins=4, range=[[-1, 1], [0, 2]])
+    assert hist.min() > 0.6 * 4096 / 16  # every cell gets its share (loose for i.i.d. uniform)
+    other = np.asarray(Sampler(box, 4096, method)(jax.random.PRNGKey(1)))
+    assert not np.allclose(pts, other)  # each key gives new points
+
+
+def test_stratified_1d_puts_one_point_per_cell():
+    pts = np.asarray(Sampler(Interval(0.0, 1.0), 100, "stratified")(jax.random.PRNGKey(0)))[:, 0]
+    counts = np.histogram(pts, bins=100, range=(0, 1))[0]
+    assert np.all(counts == 1)
+
+
+def test_boundary_points_lie_on_the_boundary():
+    box = Box((0.0, 0.0, 0.0), (1.0, 2.0, 3.0))
+    pts = np.asarray(box.boundary_points(jax.random.PRNGKey(0), 500))
+    on_face = np.isclose(pts, box.lo).any(axis=1) | np.isclose(pts, box.hi).any(axis=1)
+    assert on_face.all()
+    ends = np.asarray(Interval(-2.0, 2.0).boundary_points(jax.random.PRNGKey(0), 4))[:, 0]
+    assert sorted(set(ends.tolist())) == [-2.0, 2.0]
+
+
+def test_bad_domain_and_sampler_arguments():
+    with pytest.raises(ValueError, match="lo < hi"):
+        Box((1.0,), (0.0,))
+    with pytest.raises(ValueError, match="sampling method"):
+        Sampler(Interval(0, 1), 10, "grid")

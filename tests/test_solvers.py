@@ -1,0 +1,58 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from insr.solvers import AdamPlateau, Block, LevenbergMarquardt, loss_value, sample_blocks
+
+
+def exp_fit_blocks():
+    """Fit y = a·exp(b·x) to data made with a = 2, b = −1.5 (a nonlinear least-squares problem)."""
+    xs = jnp.linspace(0.0, 2.0, 50)[:, None]
+
+    def residual(params, x, args):
+        return params["a"] * jnp.exp(params["b"] * x) - 2.0 * jnp.exp(-1.5 * x)
+
+    return (Block(residual, lambda key: xs),)
+
+
+def test_levenberg_marquardt_finds_the_minimum_of_a_nonlinear_fit():
+    blocks = exp_fit_blocks()
+    p, stats = jax.jit(lambda p: LevenbergMarquardt(max_iters=100, ftol=1e-14).solve(blocks, p, None,
+                                                                                     jax.random.PRNGKey(0)))(
+        {"a": jnp.array(0.5), "b": jnp.array(0.3)})
+    np.testing.assert_allclose([p["a"], p["b"]], [2.0, -1.5], rtol=1e-4)
+    assert float(stats.loss) < 1e-9 * float(stats.loss_initial)
+    assert int(stats.iterations) < 100
+
+
+def test_levenberg_marquardt_stops_by_tolerance_not_cap():
+    blocks = exp_fit_blocks()
+    _, stats = LevenbergMarquardt(max_iters=500, ftol=1e-3).solve(blocks, {"a": jnp.array(1.9), "b": jnp.array(-1.4)},
+                                                                  None, jax.random.PRNGKey(0))
+    assert bool(stats.converged) and int(stats.iterations) < 50
+
+
+def test_adam_plateau_reduces_loss_and_lowers_lr():
+    blocks = exp_fit_blocks()
+    p0 = {"a": jnp.array(1.0), "b": jnp.array(-1.0)}
+    solver = AdamPlateau(lr=1e-2, patience=20, max_iters=3000, min_lr=1e-7)
+    p, stats = jax.jit(lambda p: solver.solve(blocks, p, None, jax.random.PRNGKey(0)))(p0)
+    assert float(stats.loss) < 1e-3 * float(stats.loss_initial)
+    assert int(stats.iterations) < 3000  # stopped because lr fell below min_lr (plateaus happened)
+
+
+def test_loss_is_weighted_mean_square():
+    xs = jnp.arange(4.0)[:, None]
+    b1 = Block(lambda p, x, a: x * p, lambda k: xs, weight=2.0)
+    b2 = Block(lambda p, x, a: jnp.ones(1) * p, lambda k: xs[:2], weight=0.5)
+    pts = sample_blocks((b1, b2), jax.random.PRNGKey(0))
+    val = loss_value((b1, b2), pts, jnp.array(1.0), None)
+    assert np.isclose(float(val), 2.0 * np.mean(np.arange(4.0) ** 2) + 0.5 * 1.0)
+
+
+@pytest.mark.parametrize("kwargs,field", [(dict(max_iters=0), "max_iters"), (dict(ftol=-1.0), "ftol"),
+                                          (dict(linear_dtype="float16"), "linear_dtype")])
+def test_lm_rejects_bad_options(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        LevenbergMarquardt(**kwargs)
