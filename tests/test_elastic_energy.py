@@ -71,14 +71,15 @@ def fd_grad(f, F, eps=1e-6):
 
 @pytest.mark.parametrize("d", [2, 3])
 def test_zero_energy_and_stress_at_rest(d):
-    eye = jnp.eye(d)
     for name, psi in ENERGIES.items():
-        assert abs(float(jax.jit(psi)(eye, LAM, MU))) < 1e-14, name
-        assert np.abs(np.asarray(jax.jit(jax.grad(psi))(eye, LAM, MU))).max() < 1e-12, name
+        value_and_grad = jax.jit(jax.value_and_grad(psi))
+        e, g = value_and_grad(jnp.eye(d), LAM, MU)
+        assert abs(float(e)) < 1e-14 and np.abs(np.asarray(g)).max() < 1e-12, name
         # float32 (JAX default) too: finite and zero
         with jax.enable_x64(False):
-            g32 = np.asarray(jax.jit(jax.grad(psi))(jnp.eye(d, dtype=jnp.float32), LAM, MU))
-            assert np.all(np.isfinite(g32)) and np.abs(g32).max() < 1e-6, name
+            e32, g32 = value_and_grad(jnp.eye(d, dtype=jnp.float32), LAM, MU)
+            assert abs(float(e32)) < 1e-6, name
+            assert np.all(np.isfinite(g32)) and np.abs(np.asarray(g32)).max() < 1e-6, name
 
 
 @pytest.mark.parametrize("name", sorted(ENERGIES))
@@ -212,8 +213,13 @@ def test_jit_vmap_batches():
         Fs = jnp.asarray(np.eye(d) + 0.2 * rng.normal(size=(16, d, d)))
         Fs = Fs.at[0].set(jnp.eye(d))
         for psi in ENERGIES.values():
-            e_batched = jax.jit(psi)(Fs, LAM, MU)
-            e_vmap, g = jax.jit(jax.vmap(jax.value_and_grad(lambda F: psi(F, LAM, MU))))(Fs)
+
+            @jax.jit
+            def both(Fs):
+                batched = psi(Fs, LAM, MU)  # leading batch dimensions broadcast
+                return batched, jax.vmap(jax.value_and_grad(lambda F: psi(F, LAM, MU)))(Fs)
+
+            e_batched, (e_vmap, g) = both(Fs)
             np.testing.assert_allclose(e_batched, e_vmap, rtol=1e-12, atol=1e-14)
             assert g.shape == Fs.shape and np.all(np.isfinite(np.asarray(g)))
     with pytest.raises(ValueError, match="shape"):

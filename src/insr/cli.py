@@ -46,15 +46,24 @@ def resolve_config(target: str, overrides: list[str]) -> dict:
     return cfgmod.merge(cfg, updates)
 
 
-def _execute(cfg: dict, run_dir: Path, *, resume: bool, quiet: bool) -> None:
+def build_stepper(cfg: dict):
+    """The scenario's stepper for ``cfg``; turns on 64-bit JAX first if the config asks for float64 solves."""
     import jax
 
     from insr import scenarios
+
+    if "float64" in (cfg.get("lm", {}).get("linear_dtype"), cfg.get("init", {}).get("linear_dtype")):
+        jax.config.update("jax_enable_x64", True)  # the CLI is the edge where global JAX settings belong
+    return scenarios.get(cfg["scenario"]).build(cfg)
+
+
+def _execute(cfg: dict, run_dir: Path, *, resume: bool, quiet: bool) -> None:
+    import jax
+
     from insr.outputs import write_outputs
     from insr.simulate import SaveAt, simulate
 
-    scenario = scenarios.get(cfg["scenario"])
-    stepper = scenario.build(cfg)
+    stepper = build_stepper(cfg)
     if not quiet:
         print(f"insr: {cfg['scenario']} → {run_dir}  ({stepper.state_bytes()} bytes of field state, "
               f"{cfg['steps']} steps of dt={cfg['dt']})", file=sys.stderr)
@@ -102,7 +111,6 @@ def cmd_resume(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    from insr import scenarios
     from insr.io.checkpoint import load_state
     from insr.simulate import saved_steps
 
@@ -115,7 +123,7 @@ def cmd_eval(args) -> None:
         points = np.load(args.points)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read points file {args.points}: {exc}") from None
-    stepper = scenarios.get(cfg["scenario"]).build(cfg)
+    stepper = build_stepper(cfg)
     d = stepper.dim
     if points.ndim == 1 and d == 1:
         points = points[:, None]

@@ -56,6 +56,7 @@ RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "solver": _choice("lm", "adam"),
     "sampling": _choice("uniform", "stratified", "sobol", "halton"),
     "max_iters": _at_least(1),
+    "jacobian_every": _at_least(1),
     "ftol": _nonneg,
     "gtol": _nonneg,
     "atol": _nonneg,

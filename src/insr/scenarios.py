@@ -23,9 +23,10 @@ INTEGRATORS = {"explicit_euler": ExplicitEuler, "implicit_euler": ImplicitEuler,
 
 SOLVER_DEFAULTS = {
     "solver": "lm",
-    "lm": {"max_iters": 12, "ftol": 1e-5, "gtol": 0.0, "atol": 0.0, "tau": 1e-6, "linear_dtype": "float32"},
+    "lm": {"max_iters": 12, "ftol": 1e-5, "gtol": 0.0, "atol": 0.0, "tau": 1e-6, "linear_dtype": "float32",
+           "jacobian_every": 1},
     "adam": {"lr": 1e-4, "factor": 0.1, "patience": 500, "threshold": 1e-4, "min_lr": 1.1e-8, "max_iters": 20000},
-    "init": {"max_iters": 200, "ftol": 1e-9},
+    "init": {"max_iters": 200, "ftol": 1e-9, "jacobian_every": 1},
 }
 
 

@@ -186,7 +186,7 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
     for n in range(start, steps):
         t0 = time.perf_counter()
         state, info = stepper.step(state, t, dt, jax.random.fold_in(key, n + 1))
-        t = (n + 1) * dt  # not t += dt: no drift, and resume reproduces it exactly
+        t = round((n + 1) * dt, 12)  # not t += dt: no drift, and resume reproduces it exactly
         elapsed = time.perf_counter() - t0
         wall += elapsed
         row = {"step": n + 1, "t": t, **info, "step_time": elapsed, "wall_time": wall, **stepper.metrics(state, t)}

@@ -11,7 +11,7 @@ checkpointed leaf by leaf.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 import equinox as eqx
 import jax

@@ -33,7 +33,7 @@ import itertools
 import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
@@ -44,6 +44,7 @@ __all__ = [
     "boundary_facets",
     "box_mesh",
     "bunny_like_mesh",
+    "bunny_like_sdf",
     "element_volumes",
     "implicit_mesh",
     "interpolate_p1",
@@ -329,8 +330,6 @@ def load_mesh(
     if it cannot be parsed, has no usable cells (the message lists the cell types found),
     is a 3D triangle surface, or fails :func:`validate_mesh`.
     """
-    import meshio
-
     path = os.fspath(path)
     if dim not in (None, 2, 3):
         raise ValueError(f"dim must be None, 2 or 3, got {dim}")

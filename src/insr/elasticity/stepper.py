@@ -1,0 +1,692 @@
+r"""Neural elastodynamics: a deformation map φ_θ(X) = X + NN_θ(X) advanced by
+variational implicit Euler (Chen et al., ICML 2023, Sec. 5.3).
+
+Kinematics
+----------
+The body's rest shape Ω₀ ⊂ R^d (d = 2, 3: a box or a triangle/tetrahedron mesh,
+:class:`RestShape`) is mapped to its deformed configuration by
+
+    φ_θ(X, t) = X + NN_θ(X)                             (free / penalty handles)
+    φ_θ(X, t) = X + g(X, t) + s(X)·NN_θ(X)              (exact handles, see below)
+
+with NN a SIREN R^d → R^d.  F = ∇_X φ is computed by forward-mode automatic
+differentiation at each sample point.  The state of a step is two networks,
+θⁿ and θⁿ⁻¹, plus the previous step size.
+
+Time step (variational implicit Euler)
+--------------------------------------
+With φ̂ = φⁿ + Δt·vⁿ, vⁿ = (φⁿ − φⁿ⁻¹)/Δt_prev (= 2φⁿ − φⁿ⁻¹ for a constant step),
+each network evaluated at the *same* rest points X, the step minimises the
+incremental potential
+
+    E(θ) = ∫_Ω₀ [ ρ/(2Δt²)|φ − φ̂|² + Ψ(F) − ρ b·φ + Σ_c k/2·max(0, p_c(φ))² ] dX
+           + Σ_h k_h/2 ∫_{Γ_h} |φ − X − u_h(t)|² dA
+
+(ρ density, b body acceleration (gravity), Ψ the energy density per rest volume,
+p_c the penetration depth of obstacle c (:class:`~insr.physics.elastic_energy.PlaneContact`,
+:class:`~insr.physics.elastic_energy.SphereContact`), Γ_h the penalty handles).
+Its stationarity condition is ρ(φ − φ̂)/Δt² = ∇·P + ρb + contact forces: the
+backward-Euler discretisation of ρφ̈ = ∇·P + ρb, first order in Δt.
+``quasi_static=True`` drops the inertia term (load stepping: the "time" is a load
+parameter that ramps handle displacements).
+
+Least-squares form (why Levenberg–Marquardt applies)
+----------------------------------------------------
+For the ARAP-with-volume energy Ψ = λ·Σ(σ_i − 1)² + μ(det F − 1)² of
+:func:`~insr.physics.elastic_energy.arap_volume`, every term is a square:
+
+* Σ(σ_i − 1)² = |F − R(F)|²_F, R the polar rotation of F;
+* ρ/(2Δt²)|φ − φ̂|² − ρ b·φ = ρ/(2Δt²)|φ − φ̂ − Δt² b|² − ρ b·φ̂ − ρΔt²|b|²/2
+  (the last two terms do not depend on θ);
+* the contact and handle penalties are squares.
+
+So with the per-point residual
+
+    r(X) = [ √ρ/Δt·(φ − φ̂ − Δt² b),  √(2λ)·vec(F − R),  √(2μ)·(det F − 1),  √k_c·max(0, p_c(φ)) ]
+
+sampled uniformly by volume at N points X_j (equal quadrature weights V/N, V = |Ω₀|),
+and the handle residuals r_h = φ − X − u_h(t) at N_h points of Γ_h with block weight
+k_h·|Γ_h|/V, the solver's loss Σ_k w_k·mean|r_k|² equals
+
+    loss(θ) = 2·(E(θ) − C)/V,     C = ∫ (ρ b·φ̂ + ρΔt²|b|²/2) dX   (0 when quasi-static or b = 0)
+
+up to the Monte-Carlo quadrature error.  This is minimised by
+:class:`~insr.solvers.LevenbergMarquardt` (default, Gauss–Newton with damping) or by
+the paper's Adam loop (:class:`~insr.solvers.AdamPlateau`) on the same blocks.
+
+Energies that are not sums of squares (stable Neo-Hookean,
+:func:`~insr.physics.elastic_energy.stable_neo_hookean`) and quasi-static problems
+with gravity (the linear term −ρb·φ has no square form without inertia) are
+minimised as scalars by :class:`LBFGS` (optax's L-BFGS with a zoom line search),
+objective 2E/V + const as above with 2Ψ and −2ρb·φ added per point.  This first-order
+path is markedly slower than LM on the ARAP energy (more iterations, each one a full
+gradient) and is documented as such.
+
+Dirichlet handles
+-----------------
+:class:`PlaneHandle` prescribes φ(X, t) = X + u_h(t) on the rest-shape section
+{X : X_a = p}; u_h(t) = u_h·min(1, t/T_ramp) (T_ramp = 0: immediately).
+
+* ``dirichlet="penalty"``: the handle residual block above (the paper's way).
+* ``dirichlet="exact"``: the distance-function ansatz.  One plane X_a = p:
+  g = u(t), s(X) = (X_a − p)/L_a.  Two parallel planes X_a = p₀ < p₁:
+  g(X, t) = u₀(t) + (u₁(t) − u₀(t))·(X_a − p₀)/(p₁ − p₀),
+  s(X) = (X_a − p₀)(p₁ − X_a)/((p₁ − p₀)/2)².  s vanishes on the planes, so the
+  handles hold exactly for every θ (L_a is the extent of the rest shape along axis a).
+
+Initial state
+-------------
+θ⁰ is the SIREN's random initialisation with its output layer set to zero, so
+NN_θ⁰ ≡ 0 and φ⁰ = X (+ g(X, 0)) exactly: rest, zero velocity (θ⁻¹ = θ⁰).
+
+Metrics (every step, on a fixed quadrature of Ω₀: the cell centres of a grid for a
+box, 4,096 uniform points with the seed 0 for a mesh; all with weights V/n)
+------------------------------------------------------------------------------------
+``com_x``, ``com_y`` [, ``com_z``]: centre of mass ∫φ/V (uniform density);
+``kinetic_energy``: ½ρ∫|φⁿ − φⁿ⁻¹|²/Δt² (backward-difference velocity; 0 at t = 0);
+``elastic_energy``: ∫Ψ(F); ``gravity_energy``: −ρ∫b·φ; ``contact_energy``;
+``total_energy`` (their sum); with obstacles: ``min_gap`` = min over the quadrature
+points and the boundary vertices of the output mesh of −p_c(φ) (signed distance to the
+obstacle, negative inside) and ``max_penetration`` = max(0, −min_gap).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import optax.tree_utils as otu
+
+from insr.geometry import Box, Sampler
+from insr.geometry.mesh import (
+    SimplexMesh,
+    box_mesh,
+    boundary_facets,
+    element_volumes,
+    rectangle_mesh,
+    sample_volume,
+    volume_sampler,
+)
+from insr.physics.elastic_energy import (
+    PlaneContact,
+    SphereContact,
+    arap_distance_sq,
+    arap_params_from_lame,
+    determinant,
+    lame_from_young,
+    polar_rotation,
+    snh_params_from_lame,
+    stable_neo_hookean,
+)
+from insr.solvers.levenberg_marquardt import SolveStats
+from insr.solvers.objective import Block, loss_value, sample_blocks
+
+__all__ = ["ENERGIES", "DIRICHLET_MODES", "Material", "RestShape", "PlaneHandle", "LBFGS", "ElasticStepper"]
+
+ENERGIES = ("arap", "snh")
+DIRICHLET_MODES = ("exact", "penalty")
+
+
+# --------------------------------------------------------------------------------------
+# material
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Material:
+    r"""Energy density and mass density of the body.
+
+    ``energy="arap"``: Ψ = lam·Σ(σ_i − 1)² + mu·(det F − 1)² (:func:`arap_volume`);
+    ``energy="snh"``: stable Neo-Hookean with weights (lam, mu) (:func:`stable_neo_hookean`).
+    ``lam``/``mu`` are the *energy's* weights, not Lamé parameters: build from Young's
+    modulus and Poisson's ratio with :meth:`from_young` (small-strain match).
+    ``density`` ρ is the mass per rest volume.
+    """
+
+    energy: str = "arap"
+    lam: float = 1.0
+    mu: float = 1.0
+    density: float = 1.0
+
+    def __post_init__(self):
+        if self.energy not in ENERGIES:
+            raise ValueError(f"energy must be one of {ENERGIES}, got {self.energy!r}")
+        for name in ("lam", "mu", "density"):
+            v = float(getattr(self, name))
+            if not math.isfinite(v):
+                raise ValueError(f"material {name} must be finite, got {v}")
+            object.__setattr__(self, name, v)
+        if not self.density > 0:
+            raise ValueError(f"density must be > 0, got {self.density}")
+        if self.energy == "arap" and not (self.lam >= 0 and self.mu >= 0):
+            raise ValueError(f"arap weights must be ≥ 0, got lam={self.lam}, mu={self.mu}")
+
+    @classmethod
+    def from_young(cls, young, poisson, *, energy: str = "arap", density: float = 1.0, dim: int = 3):
+        """Energy weights whose small-strain limit is linear elasticity with Young's modulus
+        ``young`` and Poisson ratio ``poisson`` (3D / 2D plane-strain Lamé relations
+        λ_L = Eν/((1+ν)(1−2ν)), μ_L = E/(2(1+ν)); then :func:`arap_params_from_lame`
+        (λ = μ_L, μ = λ_L/2) or :func:`snh_params_from_lame`).  Raises ``ValueError``
+        unless E > 0 and −1 < ν < 0.5."""
+        lam_l, mu_l = lame_from_young(young, poisson)
+        if energy == "arap":
+            lam, mu = arap_params_from_lame(lam_l, mu_l)
+        elif energy == "snh":
+            lam, mu = snh_params_from_lame(lam_l, mu_l, dim)
+        else:
+            raise ValueError(f"energy must be one of {ENERGIES}, got {energy!r}")
+        return cls(energy, lam, mu, density)
+
+    @property
+    def is_sum_of_squares(self) -> bool:
+        return self.energy == "arap"
+
+    def psi(self, F):
+        """Energy density Ψ(F) per rest volume."""
+        if self.energy == "arap":
+            return self.lam * arap_distance_sq(F) + self.mu * (determinant(F) - 1.0) ** 2
+        return stable_neo_hookean(F, self.lam, self.mu)
+
+    def square_residual(self, F):
+        """r with |r|² = 2Ψ(F) (ARAP only): [√(2λ)·vec(F − R), √(2μ)·(det F − 1)]."""
+        R = polar_rotation(F)
+        return jnp.concatenate([math.sqrt(2 * self.lam) * (F - R).reshape(-1),
+                                math.sqrt(2 * self.mu) * (determinant(F) - 1.0)[None]])
+
+
+# --------------------------------------------------------------------------------------
+# rest shape
+# --------------------------------------------------------------------------------------
+class RestShape:
+    """The reference configuration Ω₀: a box (sampled by :class:`~insr.geometry.Sampler`)
+    or a simplex mesh (sampled uniformly by volume, :func:`~insr.geometry.mesh.volume_sampler`).
+
+    ``mesh`` is always present: for a box it is a structured mesh used for output
+    (images, ParaView files) and boundary vertices (contact gap metric).
+    """
+
+    def __init__(self, mesh: SimplexMesh, box: Box | None = None):
+        if not isinstance(mesh, SimplexMesh):
+            raise TypeError(f"mesh must be a SimplexMesh, got {type(mesh).__name__}")
+        self.mesh, self.box = mesh, box
+        self.dim = mesh.dim
+        if box is not None:
+            if box.dim != mesh.dim:
+                raise ValueError("box and mesh dimensions differ")
+            self.volume = box.volume
+            self.lo, self.hi = np.asarray(box.lo), np.asarray(box.hi)
+        else:
+            self.volume = float(element_volumes(mesh).sum())
+            self.lo, self.hi = mesh.points.min(0), mesh.points.max(0)
+        self.boundary = boundary_facets(mesh)
+        self.boundary_nodes = np.unique(self.boundary)
+
+    @classmethod
+    def from_box(cls, lo, hi, resolution: int | None = None) -> "RestShape":
+        """The box [lo, hi] (2D or 3D); ``resolution`` cells per axis of its output mesh
+        (default 32 in 2D, 10 in 3D)."""
+        box = Box(tuple(lo), tuple(hi))
+        if box.dim == 2:
+            mesh = rectangle_mesh(box.lo, box.hi, resolution or 32)
+        elif box.dim == 3:
+            mesh = box_mesh(box.lo, box.hi, resolution or 10)
+        else:
+            raise ValueError(f"rest shape must be 2D or 3D, got a {box.dim}D box")
+        return cls(mesh, box)
+
+    @classmethod
+    def from_mesh(cls, mesh: SimplexMesh) -> "RestShape":
+        return cls(mesh)
+
+    def sampler(self, n: int, method: str = "uniform"):
+        """``key -> (n, d)`` float32 points, uniform by volume."""
+        if self.box is not None:
+            return Sampler(self.box, int(n), method)
+        if method != "uniform":
+            raise ValueError(f"mesh rest shapes are sampled 'uniform' only, got sampling {method!r}")
+        vs = volume_sampler(self.mesh, int(n))
+        return lambda key: vs(key)[0].astype(jnp.float32)
+
+    def quadrature(self, n: int = 4096) -> np.ndarray:
+        """Fixed points with equal weights V/len(points) for metrics: cell centres of a grid
+        with about ``n`` cells (box), or ``n`` uniform samples with seed 0 (mesh)."""
+        if self.box is not None:
+            k = max(2, int(round(n ** (1.0 / self.dim))))
+            axes = [lo + (np.arange(k) + 0.5) * (hi - lo) / k for lo, hi in zip(self.box.lo, self.box.hi)]
+            return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, self.dim).astype(np.float32)
+        pts, _ = sample_volume(self.mesh, np.random.default_rng(0), n)
+        return pts.astype(np.float32)
+
+    def section_sampler(self, axis: int, position: float, n: int):
+        """Uniform points on the handle section {X ∈ Ω₀ : X_axis = position}; returns
+        ``(sampler key -> (n, d), area |Γ|)``.  Box: the full cross-section.  Mesh: the
+        boundary facets lying in the plane (within 1e-6 of the extent)."""
+        d, n = self.dim, int(n)
+        if not 0 <= axis < d:
+            raise ValueError(f"handle axis must be in [0, {d}), got {axis}")
+        if self.box is not None:
+            lo, hi = np.asarray(self.box.lo), np.asarray(self.box.hi)
+            if not lo[axis] <= position <= hi[axis]:
+                raise ValueError(f"handle plane X_{axis} = {position} misses the rest box "
+                                 f"[{lo[axis]}, {hi[axis]}]")
+            area = float(np.prod(np.delete(hi - lo, axis)))
+            lo_j, ext = jnp.asarray(lo, jnp.float32), jnp.asarray(hi - lo, jnp.float32)
+            mask = jnp.arange(d) == axis
+
+            def sample(key):
+                u = lo_j + jax.random.uniform(key, (n, d)) * ext
+                return jnp.where(mask, jnp.float32(position), u)
+
+            return sample, area
+        P = self.mesh.points
+        tol = 1e-6 * float(np.max(self.hi - self.lo))
+        fac = self.boundary[np.all(np.abs(P[self.boundary][..., axis] - position) <= tol, axis=1)]
+        if fac.shape[0] == 0:
+            raise ValueError(f"no boundary facet of the mesh lies in the handle plane X_{axis} = {position}")
+        V = P[fac]  # (k, d, d)
+        if d == 2:
+            sizes = np.linalg.norm(V[:, 1] - V[:, 0], axis=1)
+        else:
+            sizes = 0.5 * np.linalg.norm(np.cross(V[:, 1] - V[:, 0], V[:, 2] - V[:, 0]), axis=1)
+        area = float(sizes.sum())
+        cdf = jnp.asarray(np.cumsum(sizes) / area, jnp.float32)
+        corners = jnp.asarray(V, jnp.float32)
+
+        def sample(key):
+            k1, k2 = jax.random.split(key)
+            idx = jnp.clip(jnp.searchsorted(cdf, jax.random.uniform(k1, (n,)), side="right"), 0, V.shape[0] - 1)
+            e = jax.random.exponential(k2, (n, d))
+            bary = e / jnp.sum(e, axis=1, keepdims=True)
+            return jnp.einsum("nk,nkd->nd", bary, corners[idx]).at[:, axis].set(position)
+
+        return sample, area
+
+
+# --------------------------------------------------------------------------------------
+# handles
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlaneHandle:
+    """Dirichlet handle: φ(X, t) = X + u(t) on the rest-shape section {X : X_axis = position},
+    u(t) = displacement·min(1, t/ramp_time) (``ramp_time = 0``: the full displacement at
+    every t).  ``displacement`` defaults to zero (a clamped handle)."""
+
+    axis: int
+    position: float
+    displacement: tuple | None = None
+    ramp_time: float = 0.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "axis", int(self.axis))
+        object.__setattr__(self, "position", float(self.position))
+        if self.displacement is not None:
+            object.__setattr__(self, "displacement", tuple(float(v) for v in self.displacement))
+        if not self.ramp_time >= 0:
+            raise ValueError(f"handle ramp_time must be ≥ 0, got {self.ramp_time}")
+
+    def offset(self, t, dim: int):
+        """u(t), shape (dim,)."""
+        disp = jnp.zeros(dim, jnp.float32) if self.displacement is None else jnp.asarray(self.displacement,
+                                                                                           jnp.float32)
+        if disp.shape != (dim,):
+            raise ValueError(f"handle displacement must have {dim} components, got {self.displacement}")
+        if self.ramp_time <= 0:
+            return disp
+        return jnp.clip(t / self.ramp_time, 0.0, 1.0) * disp
+
+
+# --------------------------------------------------------------------------------------
+# L-BFGS for energies that are not sums of squares
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LBFGS:
+    """Minimise a scalar objective with optax's L-BFGS (zoom line search), inside one
+    ``lax.while_loop``.  Stops after ``max_iters`` iterations, when the gradient norm is
+    ≤ ``gtol``, or when 3 consecutive iterations each decrease the objective by less than
+    ``ftol``·max(|f|, |f₀|).  Slower than Levenberg–Marquardt on least-squares objectives:
+    use it for stable Neo-Hookean and for quasi-static problems with gravity."""
+
+    max_iters: int = 400
+    ftol: float = 1e-7
+    gtol: float = 0.0
+    memory: int = 10
+    name: str = "lbfgs"
+
+    def __post_init__(self):
+        if int(self.max_iters) < 1:
+            raise ValueError(f"lbfgs.max_iters must be ≥ 1, got {self.max_iters!r}")
+        if int(self.memory) < 1:
+            raise ValueError(f"lbfgs.memory must be ≥ 1, got {self.memory!r}")
+        if not (self.ftol >= 0 and self.gtol >= 0):
+            raise ValueError("lbfgs.ftol and lbfgs.gtol must be ≥ 0")
+
+    def minimize(self, fun, params0):
+        opt = optax.lbfgs(memory_size=int(self.memory))
+        vg = optax.value_and_grad_from_state(fun)
+        f0 = fun(params0)
+        scale = jnp.maximum(jnp.abs(f0), 1e-30)
+
+        def cond(c):
+            return (~c[4]) & (c[2] < self.max_iters)
+
+        def body(c):
+            p, s, it, f, _, calm = c
+            value, grad = vg(p, state=s)
+            updates, s = opt.update(grad, s, p, value=value, grad=grad, value_fn=fun)
+            p = optax.apply_updates(p, updates)
+            f_new = otu.tree_get(s, "value")
+            small = (f - f_new) <= self.ftol * jnp.maximum(jnp.abs(f_new), scale)
+            calm = jnp.where(small, calm + 1, 0)
+            done = (calm >= 3) | (otu.tree_norm(grad) <= self.gtol) | ~jnp.isfinite(f_new)
+            return p, s, it + 1, f_new, done, calm
+
+        init = (params0, opt.init(params0), jnp.asarray(0), f0, jnp.asarray(False), jnp.asarray(0))
+        p, s, it, f, done, _ = jax.lax.while_loop(cond, body, init)
+        return p, SolveStats(it, f0, f, done & jnp.isfinite(f))
+
+
+# --------------------------------------------------------------------------------------
+# the stepper
+# --------------------------------------------------------------------------------------
+def _stats_dict(stats) -> dict:
+    return {"iterations": int(stats.iterations), "loss_initial": float(stats.loss_initial),
+            "loss": float(stats.loss), "converged": bool(stats.converged)}
+
+
+def _zero_output_layer(field):
+    """The same network with its output layer's weight and bias set to zero (NN ≡ 0)."""
+    last = field.layers[-1]
+    return eqx.tree_at(lambda f: (f.layers[-1].weight, f.layers[-1].bias), field,
+                       (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)))
+
+
+class ElasticStepper:
+    r"""Advance a neural deformation map by variational implicit Euler (see the module docstring).
+
+    Parameters
+    ----------
+    field : a network R^d → R^d evaluating one point (e.g. :class:`~insr.fields.Siren`) with a
+        ``layers`` tuple whose last entry is the linear output layer (zeroed at t = 0).
+    rest : :class:`RestShape`.
+    material : :class:`Material`.
+    solver : :class:`~insr.solvers.LevenbergMarquardt` (default) or
+        :class:`~insr.solvers.AdamPlateau` (least-squares form, ARAP energy only), or
+        :class:`LBFGS` (any energy; needed for ``snh`` and for quasi-static gravity).
+    gravity : body acceleration b (length d) or None.
+    contacts : obstacles (:class:`PlaneContact`, :class:`SphereContact`), penalty stiffness k
+        in energy per volume per length².
+    handles : :class:`PlaneHandle` s; ``dirichlet`` = ``"exact"`` (one plane or two parallel
+        planes) or ``"penalty"`` (stiffness ``handle_stiffness`` per area, ``handle_samples``
+        points per handle and solve).
+    quasi_static : drop inertia.
+    samples, sampling : volume points per step (fresh each step) and how they are drawn.
+    extrapolate : warm-start each solve from 2θⁿ − θⁿ⁻¹ instead of θⁿ.
+    """
+
+    def __init__(self, field: eqx.Module, rest: RestShape, material: Material, solver, *,
+                 gravity: Sequence[float] | None = None, contacts: Sequence = (),
+                 handles: Sequence[PlaneHandle] = (), dirichlet: str = "penalty",
+                 handle_stiffness: float = 1e4, handle_samples: int = 256, quasi_static: bool = False,
+                 samples: int = 2000, sampling: str = "uniform", extrapolate: bool = False,
+                 metric_points: int = 4096):
+        d = rest.dim
+        if getattr(field, "in_dim", d) != d or getattr(field, "out_dim", d) != d:
+            raise ValueError(f"the deformation network must map R^{d} → R^{d}, got "
+                             f"R^{field.in_dim} → R^{field.out_dim}")
+        if dirichlet not in DIRICHLET_MODES:
+            raise ValueError(f"dirichlet must be one of {DIRICHLET_MODES}, got {dirichlet!r}")
+        self.rest, self.material, self.solver = rest, material, solver
+        self.dim = d
+        self.channel_names = ("phi_x", "phi_y", "phi_z")[:d]
+        self.quasi_static = bool(quasi_static)
+        self.extrapolate = bool(extrapolate)
+        b = np.zeros(d) if gravity is None else np.asarray(gravity, np.float64)
+        if b.shape != (d,) or not np.all(np.isfinite(b)):
+            raise ValueError(f"gravity must be {d} finite numbers, got {gravity!r}")
+        self.gravity = b
+        self.contacts = tuple(contacts)
+        for c in self.contacts:
+            if not isinstance(c, (PlaneContact, SphereContact)):
+                raise TypeError(f"unsupported obstacle {c!r}")
+            if c.dim != d:
+                raise ValueError(f"obstacle {c!r} is {c.dim}D but the rest shape is {d}D")
+        self.handles = tuple(handles)
+        self.dirichlet = dirichlet
+        if not handle_stiffness > 0:
+            raise ValueError(f"handle_stiffness must be > 0, got {handle_stiffness}")
+        self.handle_stiffness = float(handle_stiffness)
+        self.scalar_path = isinstance(solver, LBFGS)
+        has_gravity = bool(np.any(b != 0))
+        if not self.scalar_path:
+            if not material.is_sum_of_squares:
+                raise ValueError(f"the {material.energy!r} energy is not a sum of squares: use the LBFGS "
+                                 "solver (Levenberg–Marquardt/Adam need the least-squares form)")
+            if self.quasi_static and has_gravity:
+                raise ValueError("quasi-static problems with gravity have no least-squares form (−ρb·φ is "
+                                 "linear): use the LBFGS solver, or a dynamic run")
+
+        field = _zero_output_layer(field)
+        self.params0, self.static = eqx.partition(field, eqx.is_array)
+        self._num_params = int(sum(x.size for x in jax.tree.leaves(self.params0)))
+
+        # ---- exact-handle ansatz φ = X + g(X, t) + s(X)·NN(X) -------------------------
+        self._exact = bool(self.handles) and dirichlet == "exact"
+        if self._exact:
+            self._g, self._s = self._exact_ansatz()
+        for h in self.handles:
+            h.offset(0.0, d)  # checks the displacement's length
+            if not 0 <= h.axis < d:
+                raise ValueError(f"handle axis must be in [0, {d}), got {h.axis}")
+
+        rho, bj = material.density, jnp.asarray(b, jnp.float32)
+        sq_rho = math.sqrt(rho)
+        contacts_ = self.contacts
+        dynamic = not self.quasi_static
+        mat = material
+        scalar = self.scalar_path
+        phi = self._phi
+
+        def point_terms(params, xt, args):
+            """(square residual r, extra scalar e) at one point: loss density |r|² + e."""
+            t1, dt = args
+            x, tgt = xt[:d], xt[d:]
+            f = lambda y: phi(params, y, t1)
+            F, p = jax.jacfwd(lambda y: (f(y), f(y)), has_aux=True)(x)
+            parts, extra = [], jnp.float32(0.0)
+            if dynamic:
+                parts.append(sq_rho / dt * (p - tgt))
+            elif scalar and has_gravity:
+                extra = extra - 2.0 * rho * (bj @ p)
+            if mat.is_sum_of_squares:
+                parts.append(mat.square_residual(F))
+            else:
+                extra = extra + 2.0 * mat.psi(F)
+            for c in contacts_:
+                parts.append(math.sqrt(c.stiffness) * jnp.maximum(c.penetration(p), 0.0)[None])
+            r = jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float32)
+            return r, extra
+
+        self._point_terms = point_terms
+
+        def energy_residual(params, xt, args):
+            return point_terms(params, xt, args)[0]
+
+        self._volume_sampler = rest.sampler(samples, sampling)
+        handle_blocks = []
+        if self.handles and not self._exact:
+            for i, h in enumerate(self.handles):
+                smp, area = rest.section_sampler(h.axis, h.position, handle_samples)
+
+                def hres(params, x, args, h=h):
+                    return phi(params, x, args[0]) - x - h.offset(args[0], d)
+
+                handle_blocks.append(Block(hres, smp, self.handle_stiffness * area / rest.volume, f"handle{i}"))
+        self._handle_blocks = tuple(handle_blocks)
+
+        def prepare(params, prev, dt_prev, t, dt, key):
+            """Points X with their targets φ̂ + Δt²b appended, the blocks, args and a key."""
+            kx, ks = jax.random.split(key)
+            x = self._volume_sampler(kx)
+            if dynamic:
+                cur = jax.vmap(lambda y: phi(params, y, t))(x)
+                old = jax.vmap(lambda y: phi(prev, y, t - dt_prev))(x)
+                vel = jnp.where(dt_prev > 0, (cur - old) / jnp.where(dt_prev > 0, dt_prev, 1.0), 0.0)
+                target = cur + dt * vel + dt * dt * bj
+            else:
+                target = jnp.zeros_like(x)
+            xt = jnp.concatenate([x, target], axis=1)
+            blocks = (Block(energy_residual, lambda k: xt, 1.0, "energy"),) + self._handle_blocks
+            return xt, blocks, (t + dt, dt), ks
+
+        def scalar_objective(xt, blocks, pts, args):
+            def objective(p):
+                r, e = jax.vmap(point_terms, in_axes=(None, 0, None))(p, xt, args)
+                val = jnp.mean(jnp.sum(r * r, axis=1)) + jnp.mean(e)
+                if len(blocks) > 1:
+                    val = val + loss_value(blocks[1:], pts[1:], p, args)
+                return val
+
+            return objective
+
+        def step(params, prev, dt_prev, t, dt, key):
+            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
+            guess = jax.tree.map(lambda a, c: 2 * a - c, params, prev) if self.extrapolate else params
+            if not scalar:
+                return solver.solve(blocks, guess, args, ks)
+            return solver.minimize(scalar_objective(xt, blocks, sample_blocks(blocks, ks), args), guess)
+
+        def loss_grad(p, params, prev, dt_prev, t, dt, key):
+            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
+            return jax.value_and_grad(scalar_objective(xt, blocks, sample_blocks(blocks, ks), args))(p)
+
+        self._lg = jax.jit(loss_grad)
+        self._step = jax.jit(step)
+        self._eval = jax.jit(lambda p, x, t: jax.vmap(lambda y: phi(p, y, t))(x))
+
+        # ---- metrics ------------------------------------------------------------------
+        self._quad = jnp.asarray(rest.quadrature(metric_points))
+        self._bnodes = jnp.asarray(rest.mesh.points[rest.boundary_nodes], jnp.float32)
+        V = rest.volume
+
+        def diagnostics(params, prev, dt_prev, t):
+            xq = self._quad
+
+            def one(y):
+                f = lambda z: phi(params, z, t)
+                F, p = jax.jacfwd(lambda z: (f(z), f(z)), has_aux=True)(y)
+                return p, mat.psi(F)
+
+            p, psi = jax.vmap(one)(xq)
+            old = jax.vmap(lambda y: phi(prev, y, t - dt_prev))(xq)
+            v2 = jnp.where(dt_prev > 0, jnp.sum((p - old) ** 2, axis=1) / jnp.where(dt_prev > 0, dt_prev, 1.0) ** 2,
+                           0.0)
+            out = {"com": jnp.mean(p, axis=0),
+                   "kinetic_energy": 0.5 * rho * V * jnp.mean(v2),
+                   "elastic_energy": V * jnp.mean(psi),
+                   "gravity_energy": -rho * V * jnp.mean(p @ bj)}
+            if contacts_:
+                pb = jax.vmap(lambda y: phi(params, y, t))(self._bnodes)
+                allp = jnp.concatenate([p, pb])
+                pen = jnp.stack([c.penetration(allp) for c in contacts_])
+                out["contact_energy"] = V * jnp.mean(sum(c.energy_density(p) for c in contacts_))
+                out["min_gap"] = -jnp.max(pen)
+            return out
+
+        self._diagnostics = jax.jit(diagnostics)
+
+    # ---- deformation ------------------------------------------------------------------
+    def _exact_ansatz(self):
+        d, hs = self.dim, self.handles
+        ext = self.rest.hi - self.rest.lo
+        if len(hs) == 1:
+            h = hs[0]
+            L = float(ext[h.axis])
+            g = lambda x, t: h.offset(t, d)
+            s = lambda x: (x[h.axis] - h.position) / L
+            return g, s
+        if len(hs) == 2 and hs[0].axis == hs[1].axis and hs[0].position != hs[1].position:
+            h0, h1 = sorted(hs, key=lambda h: h.position)
+            a, p0, p1 = h0.axis, h0.position, h1.position
+            half = 0.5 * (p1 - p0)
+
+            def g(x, t):
+                u0, u1 = h0.offset(t, d), h1.offset(t, d)
+                return u0 + (u1 - u0) * (x[a] - p0) / (p1 - p0)
+
+            return g, lambda x: (x[a] - p0) * (p1 - x[a]) / (half * half)
+        raise ValueError("exact Dirichlet handles support one plane or two parallel planes "
+                         "(same axis, different positions); use dirichlet='penalty' for others")
+
+    def _phi(self, params, x, t):
+        """φ_θ(X, t) at one rest point X (d,)."""
+        nn = eqx.combine(params, self.static)(x)
+        if self._exact:
+            return x + self._g(x, t) + self._s(x) * nn
+        return x + nn
+
+    # ---- protocol ---------------------------------------------------------------------
+    def state_template(self) -> dict:
+        return {"phi": self.params0, "phi_prev": self.params0, "dt": jnp.zeros((), jnp.float32)}
+
+    def state_bytes(self) -> int:
+        """Parameters × 4 bytes (float32) of one deformation network, as the paper counts."""
+        return 4 * self._num_params
+
+    @property
+    def num_params(self) -> int:
+        return self._num_params
+
+    def initial_state(self, key=None):
+        """θ⁰ = the initialisation with a zero output layer: φ⁰ = X (+ g(X, 0)), at rest."""
+        state = {"phi": self.params0, "phi_prev": self.params0, "dt": jnp.zeros((), jnp.float32)}
+        return state, {"iterations": 0, "loss_initial": 0.0, "loss": 0.0, "converged": True}
+
+    def step(self, state, t, dt, key):
+        new, stats = self._step(state["phi"], state["phi_prev"], state["dt"], jnp.float32(t),
+                                jnp.float32(dt), key)
+        return {"phi": new, "phi_prev": state["phi"], "dt": jnp.asarray(dt, jnp.float32)}, _stats_dict(stats)
+
+    def evaluate(self, state, points, t=0.0) -> np.ndarray:
+        """φ(X, t) at rest points ``points`` (n, d): columns ``channel_names``."""
+        return np.asarray(self._eval(state["phi"], jnp.asarray(points, jnp.float32), jnp.float32(t or 0.0)))
+
+    def metrics(self, state, t) -> dict:
+        """See the module docstring for definitions."""
+        m = self._diagnostics(state["phi"], state["phi_prev"], state["dt"], jnp.float32(t))
+        out = {name: float(v) for name, v in zip(("com_x", "com_y", "com_z"), np.asarray(m["com"]))}
+        for k in ("kinetic_energy", "elastic_energy", "gravity_energy"):
+            out[k] = float(m[k])
+        total = out["kinetic_energy"] + out["elastic_energy"] + out["gravity_energy"]
+        if self.contacts:
+            out["contact_energy"] = float(m["contact_energy"])
+            total += out["contact_energy"]
+            out["min_gap"] = float(m["min_gap"])
+            out["max_penetration"] = max(0.0, -out["min_gap"])
+        out["total_energy"] = total
+        return out
+
+    def loss_grad(self, params, state, t, dt, key):
+        """(step objective, its gradient pytree) at ``params`` for the step from ``state`` at
+        time ``t`` with step ``dt``, on the points that ``key`` draws (the same points
+        :meth:`step` uses with that key).  The objective is 2(E − C)/V (module docstring)."""
+        return self._lg(params, state["phi"], state["phi_prev"], state["dt"], jnp.float32(t), jnp.float32(dt), key)
+
+    # ---- outputs ------------------------------------------------------------------------
+    def deformed_nodes(self, state, t) -> np.ndarray:
+        """φ at the nodes of the rest shape's (output) mesh, (n_nodes, d)."""
+        return self.evaluate(state, self.rest.mesh.points.astype(np.float32), t)
+
+    def write_outputs(self, traj, run_dir, cfg=None) -> list[Path]:
+        """Per saved step: a PNG of the deformed shape (``frames/``) and a ParaView ``.vtu``
+        of the deformed mesh (``paraview/``, point arrays ``displacement`` and
+        ``rest_position``), a ``paraview/elastic.pvd`` collection listing them with their
+        times, a ``surface_NNNNNN.ply`` of the deformed boundary in 3D, and an animation."""
+        from insr.elasticity import render
+
+        return render.write_elastic_outputs(self, traj, Path(run_dir), cfg or {})
