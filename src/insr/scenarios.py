@@ -72,7 +72,7 @@ def _common(dt, steps, samples, width, depth):
         "samples": samples,
         "sampling": "uniform",
         "boundary_weight": 1.0,
-        "extrapolate": True,
+        "extrapolate": False,
         "seed": 0,
         "save_every": 1,
         "plot_times": [],
