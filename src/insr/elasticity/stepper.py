@@ -126,6 +126,7 @@ from insr.physics.elastic_energy import (
     snh_params_from_lame,
     stable_neo_hookean,
 )
+from insr.solvers.adam_plateau import AdamPlateau
 from insr.solvers.levenberg_marquardt import SolveStats
 from insr.solvers.objective import Block, loss_value, sample_blocks
 
@@ -529,18 +530,29 @@ class ElasticStepper:
                 handle_blocks.append(Block(hres, smp, self.handle_stiffness * area / rest.volume, f"handle{i}"))
         self._handle_blocks = tuple(handle_blocks)
 
+        def targets(params, prev, dt_prev, t, dt, x):
+            """φ̂ + Δt²b at the rest points x (zeros when quasi-static)."""
+            if not dynamic:
+                return jnp.zeros_like(x)
+            cur = jax.vmap(lambda y: phi(params, y, t))(x)
+            old = jax.vmap(lambda y: phi(prev, y, t - dt_prev))(x)
+            vel = jnp.where(dt_prev > 0, (cur - old) / jnp.where(dt_prev > 0, dt_prev, 1.0), 0.0)
+            return cur + dt * vel + dt * dt * bj
+
+        # Adam (the paper's loop) draws fresh points every iteration: its residual computes
+        # the target itself from the previous networks carried in args.
+        self._resample = isinstance(solver, AdamPlateau)
+
+        def inline_residual(params, x, args):
+            t1, dt, cur_p, prev_p, dt_prev, t = args
+            tgt = targets(cur_p, prev_p, dt_prev, t, dt, x[None])[0]
+            return point_terms(params, jnp.concatenate([x, tgt]), (t1, dt))[0]
+
         def prepare(params, prev, dt_prev, t, dt, key):
             """Points X with their targets φ̂ + Δt²b appended, the blocks, args and a key."""
             kx, ks = jax.random.split(key)
             x = self._volume_sampler(kx)
-            if dynamic:
-                cur = jax.vmap(lambda y: phi(params, y, t))(x)
-                old = jax.vmap(lambda y: phi(prev, y, t - dt_prev))(x)
-                vel = jnp.where(dt_prev > 0, (cur - old) / jnp.where(dt_prev > 0, dt_prev, 1.0), 0.0)
-                target = cur + dt * vel + dt * dt * bj
-            else:
-                target = jnp.zeros_like(x)
-            xt = jnp.concatenate([x, target], axis=1)
+            xt = jnp.concatenate([x, targets(params, prev, dt_prev, t, dt, x)], axis=1)
             blocks = (Block(energy_residual, lambda k: xt, 1.0, "energy"),) + self._handle_blocks
             return xt, blocks, (t + dt, dt), ks
 
@@ -557,6 +569,9 @@ class ElasticStepper:
         def step(params, prev, dt_prev, t, dt, key):
             xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
             guess = jax.tree.map(lambda a, c: 2 * a - c, params, prev) if self.extrapolate else params
+            if self._resample:
+                blocks = (Block(inline_residual, self._volume_sampler, 1.0, "energy"),) + self._handle_blocks
+                return solver.solve(blocks, guess, (t + dt, dt, params, prev, dt_prev, t), ks)
             if not scalar:
                 return solver.solve(blocks, guess, args, ks)
             return solver.minimize(scalar_objective(xt, blocks, sample_blocks(blocks, ks), args), guess)
@@ -683,10 +698,185 @@ class ElasticStepper:
         return self.evaluate(state, self.rest.mesh.points.astype(np.float32), t)
 
     def write_outputs(self, traj, run_dir, cfg=None) -> list[Path]:
-        """Per saved step: a PNG of the deformed shape (``frames/``) and a ParaView ``.vtu``
-        of the deformed mesh (``paraview/``, point arrays ``displacement`` and
-        ``rest_position``), a ``paraview/elastic.pvd`` collection listing them with their
-        times, a ``surface_NNNNNN.ply`` of the deformed boundary in 3D, and an animation."""
-        from insr.elasticity import render
+        """Per saved step: a PNG of the deformed shape (``frames/step_NNNNNN.png``) and a
+        ParaView ``.vtu`` of the deformed mesh (``paraview/step_NNNNNN.vtu``: points at φ(X),
+        point arrays ``displacement`` φ − X and ``rest_position`` X), the collection
+        ``paraview/elastic.pvd`` listing them with their times (open it in ParaView for
+        the time series), in 3D a PLY of the deformed boundary surface per saved step
+        (``ply/``), and an animation of the frames.  ``cfg["output"]`` may switch parts
+        off (keys ``images``, ``paraview``, ``ply``)."""
+        return write_elastic_outputs(self, traj, Path(run_dir), (cfg or {}).get("output", {}))
 
-        return render.write_elastic_outputs(self, traj, Path(run_dir), cfg or {})
+
+# --------------------------------------------------------------------------------------
+# outputs: images, animation, ParaView time series, PLY
+# --------------------------------------------------------------------------------------
+def _pad3(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, np.float64)
+    return a if a.shape[1] == 3 else np.column_stack([a, np.zeros(len(a))])
+
+
+def write_pvd(path: Path, entries) -> Path:
+    """A ParaView collection file: ``entries`` = [(time, relative file name), ...]."""
+    lines = ['<?xml version="1.0"?>',
+             '<VTKFile type="Collection" version="0.1" byte_order="LittleEndian">', "  <Collection>"]
+    lines += [f'    <DataSet timestep="{t:.9g}" group="" part="0" file="{name}"/>' for t, name in entries]
+    lines += ["  </Collection>", "</VTKFile>", ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _obstacle_artists_2d(ax, contacts, xlim, ylim):
+    from matplotlib.patches import Circle, Polygon
+
+    for c in contacts:
+        if isinstance(c, SphereContact):
+            ax.add_patch(Circle(c.center, c.radius, color="0.6", zorder=1))
+        else:
+            n = np.asarray(c.normal)
+            # the obstacle {x : n.x < c}: clip a big square to that half-plane
+            big = max(xlim[1] - xlim[0], ylim[1] - ylim[0]) * 4
+            centre = np.array([np.mean(xlim), np.mean(ylim)])
+            base = centre - (centre @ n - c.offset) * n  # closest point of the plane
+            tang = np.array([-n[1], n[0]])
+            poly = [base + big * tang, base - big * tang, base - big * tang - big * n, base + big * tang - big * n]
+            ax.add_patch(Polygon(poly, closed=True, color="0.6", zorder=1))
+
+
+def _frame_2d(stepper, x, t, lims):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    mesh = stepper.rest.mesh
+    fig = Figure(figsize=(5, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    (x0, x1), (y0, y1) = lims
+    _obstacle_artists_2d(ax, stepper.contacts, (x0, x1), (y0, y1))
+    X = mesh.points
+    cells = mesh.cells
+    # per-triangle area ratio J = det F_e (from the deformed nodes), as colour
+    def area(P):
+        a, b, c = P[cells[:, 0]], P[cells[:, 1]], P[cells[:, 2]]
+        return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+
+    J = area(x) / area(X)
+    tpc = ax.tripcolor(x[:, 0], x[:, 1], cells, facecolors=J, cmap="coolwarm", vmin=0.8, vmax=1.2, zorder=2,
+                       edgecolors="none")
+    bnd = stepper.rest.boundary
+    for e in bnd:
+        ax.plot(x[e, 0], x[e, 1], color="k", lw=0.8, zorder=3)
+    fig.colorbar(tpc, ax=ax, fraction=0.046, pad=0.04, label="area ratio det F")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.set_title(f"t = {t:.3g}")
+    fig.tight_layout()
+    fig.canvas.draw()
+    return fig, np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def _frame_3d(stepper, x, t, lims):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    fig = Figure(figsize=(6, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1, projection="3d")
+    tri = x[stepper.rest.boundary]  # (k, 3, 3), outward oriented
+    nrm = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-12)
+    light = np.array([0.4, -0.5, 0.77])
+    shade = 0.35 + 0.65 * np.clip(nrm @ (light / np.linalg.norm(light)), 0, 1)
+    colors = np.column_stack([0.85 * shade, 0.55 * shade, 0.35 * shade, np.ones_like(shade)])
+    ax.add_collection3d(Poly3DCollection(tri, facecolors=colors, edgecolors="none"))
+    (x0, x1), (y0, y1), (z0, z1) = lims
+    for c in stepper.contacts:
+        if isinstance(c, PlaneContact) and abs(c.normal[2]) > 0.9:
+            z = c.offset / c.normal[2]
+            g = np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]])
+            ax.add_collection3d(Poly3DCollection([g], facecolors=(0.7, 0.7, 0.7, 0.5), edgecolors="none"))
+        elif isinstance(c, SphereContact):
+            u, v = np.mgrid[0:2 * np.pi:24j, 0:np.pi:12j]
+            ax.plot_surface(c.center[0] + c.radius * np.cos(u) * np.sin(v),
+                            c.center[1] + c.radius * np.sin(u) * np.sin(v),
+                            c.center[2] + c.radius * np.cos(v), color="0.6", alpha=0.6, linewidth=0)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_zlim(z0, z1)
+    ax.set_box_aspect((x1 - x0, y1 - y0, z1 - z0))
+    ax.view_init(elev=18, azim=-60)
+    ax.set_title(f"t = {t:.3g}")
+    fig.canvas.draw()
+    return fig, np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def _limits(stepper, xs):
+    """Fixed axis limits over all frames: the deformed shapes plus a margin, widened to
+    show sphere obstacles and the plane level."""
+    allx = np.concatenate(xs)
+    lo, hi = allx.min(0), allx.max(0)
+    for c in stepper.contacts:
+        if isinstance(c, SphereContact):
+            ce = np.asarray(c.center)
+            lo, hi = np.minimum(lo, ce - c.radius), np.maximum(hi, ce + c.radius)
+        elif abs(max(c.normal, key=abs)) > 0.9:  # axis-aligned plane: include its level
+            a = int(np.argmax(np.abs(c.normal)))
+            level = c.offset / c.normal[a]
+            lo[a], hi[a] = min(lo[a], level), max(hi[a], level)
+    span = float(np.max(hi - lo))
+    lo, hi = lo - 0.08 * span, hi + 0.08 * span
+    if stepper.dim == 2:  # square window
+        c, h = 0.5 * (lo + hi), 0.5 * float(np.max(hi - lo))
+        lo, hi = c - h, c + h
+    return tuple(zip(lo, hi))
+
+
+def write_elastic_outputs(stepper, traj, run_dir: Path, output: dict | None = None) -> list[Path]:
+    """See :meth:`ElasticStepper.write_outputs`."""
+    import meshio
+
+    from insr.viz.animate import write_animation
+
+    output = {"images": True, "paraview": True, "ply": True, **(output or {})}
+    run_dir = Path(run_dir)
+    mesh = stepper.rest.mesh
+    X = mesh.points
+    xs = [stepper.deformed_nodes(s, t).astype(np.float64) for s, t in zip(traj.states, traj.ts)]
+    written: list[Path] = []
+    if output["paraview"]:
+        pv = run_dir / "paraview"
+        pv.mkdir(parents=True, exist_ok=True)
+        entries = []
+        for step, t, x in zip(traj.steps, traj.ts, xs):
+            name = f"step_{step:06d}.vtu"
+            meshio.write(pv / name, meshio.Mesh(_pad3(x), [(mesh.cell_type, mesh.cells)],
+                                                point_data={"displacement": _pad3(x - X), "rest_position": _pad3(X)}))
+            entries.append((float(t), name))
+        written.append(write_pvd(pv / "elastic.pvd", entries))
+    if output["ply"] and stepper.dim == 3:
+        pd = run_dir / "ply"
+        pd.mkdir(parents=True, exist_ok=True)
+        used = np.unique(stepper.rest.boundary)
+        remap = -np.ones(len(X), np.int64)
+        remap[used] = np.arange(len(used))
+        for step, x in zip(traj.steps, xs):
+            meshio.write(pd / f"surface_{step:06d}.ply",
+                         meshio.Mesh(x[used], [("triangle", remap[stepper.rest.boundary])]), binary=True)
+        written.append(pd)
+    if output["images"] and xs:
+        fd = run_dir / "frames"
+        fd.mkdir(parents=True, exist_ok=True)
+        lims = _limits(stepper, xs)
+        draw = _frame_2d if stepper.dim == 2 else _frame_3d
+        frames = []
+        for step, t, x in zip(traj.steps, traj.ts, xs):
+            fig, rgb = draw(stepper, x, float(t), lims)
+            path = fd / f"step_{step:06d}.png"
+            fig.savefig(path)
+            frames.append(rgb)
+        written += [fd, path]
+        if len(frames) > 1:
+            written.append(write_animation(frames, run_dir / "animation", fps=8))
+    return written

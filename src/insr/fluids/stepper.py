@@ -177,6 +177,8 @@ class FluidStepper:
         Poisson equation of a divergence-free u) with ∂p/∂n = 0 and zero mean.
     nu, walls, backtrace, advection:
         See the module docstring.
+    init_sampler:
+        Interior points of the initial fits (default: ``sampler``).
     boundary_sampler, boundary_weight, mean_weight:
         Wall points (default: 2·√N uniform on the walls) and the weights of the wall
         blocks and of the pressure-mean penalty.
@@ -192,7 +194,7 @@ class FluidStepper:
                  velocity0: Callable, density: eqx.Module | None = None, density0: Callable | None = None,
                  nu: float = 0.0, walls: str = "hard", backtrace: str = "euler", advection: str = "fit",
                  boundary_sampler=None, boundary_weight: float = 1.0, mean_weight: float = 1.0,
-                 init_solver=None, pressure_solver=None, exact_velocity: Callable | None = None,
+                 init_solver=None, init_sampler: Sampler | None = None, pressure_solver=None, exact_velocity: Callable | None = None,
                  exact_pressure: Callable | None = None, reference: Callable | None = None,
                  eval_resolution: int = 256):
         domain = sampler.domain
@@ -335,7 +337,8 @@ class FluidStepper:
         def ic_u_residual(params, x, args):
             return vel(params, x) - jnp.asarray(velocity0(x), x.dtype)
 
-        ic_u_blocks = [Block(ic_u_residual, sampler, 1.0, "initial_velocity")]
+        init_sampler = init_sampler or sampler
+        ic_u_blocks = [Block(ic_u_residual, init_sampler, 1.0, "initial_velocity")]
         if not hard:
             ic_u_blocks.append(Block(lambda p, x, a: wall_residual(p, x, False), boundary_sampler, bw, "walls"))
         self._ic_u_blocks = tuple(ic_u_blocks)
@@ -344,13 +347,13 @@ class FluidStepper:
             J = jax.jacfwd(lambda y: vel(up, y))(x)
             return -jnp.sum(J * J.T)[None]  # −Σᵢⱼ ∂ⱼuᵢ ∂ᵢuⱼ
 
-        self._ic_p_blocks = pressure_blocks(pres, pressure0_rhs, sampler, boundary_sampler,
+        self._ic_p_blocks = pressure_blocks(pres, pressure0_rhs, init_sampler, boundary_sampler,
                                             neumann_weight=bw, mean_weight=mean_weight)
         if self.has_density:
             def ic_rho_residual(params, x, args):
                 return (dens(params, x) - jnp.asarray(density0(x), x.dtype))[None]
 
-            self._ic_rho_blocks = (Block(ic_rho_residual, sampler, 1.0, "initial_density"),)
+            self._ic_rho_blocks = (Block(ic_rho_residual, init_sampler, 1.0, "initial_density"),)
 
         # ---- compiled functions ----------------------------------------------------
         self._step = jax.jit(self._step_impl)
@@ -508,6 +511,85 @@ class FluidStepper:
     def write_outputs(self, traj, run_dir, cfg=None) -> list[Path]:
         """Vorticity, speed (and density) images at the saved steps nearest ``cfg['plot_times']``
         (first and last saved steps if none), and an animation over all saved steps."""
-        from insr.fluids.plots import write_fluid_outputs
-
         return write_fluid_outputs(self, traj, Path(run_dir), (cfg or {}).get("plot_times") or None)
+
+
+# --------------------------------------------------------------------------------------
+# Figures and animation
+# --------------------------------------------------------------------------------------
+
+
+def field_images(stepper: FluidStepper, state, resolution: int = 128) -> dict:
+    """Vorticity ω = ∂ₓv − ∂ᵧu, speed |u| (and density) on the ``resolution``² cell
+    centres of the domain, as arrays indexed ``[ix, iy]``."""
+    pts = _cell_centres(stepper.domain, resolution)
+    u, _, w = stepper.diagnostics(state, pts)
+    shape = (resolution, resolution)
+    out = {"vorticity": w.reshape(shape), "speed": np.linalg.norm(u, axis=1).reshape(shape)}
+    if stepper.has_density:
+        out["density"] = stepper.evaluate(state, pts)[:, 3].reshape(shape)
+    return out
+
+
+_PANELS = {"vorticity": ("RdBu_r", "vorticity ω"), "speed": ("viridis", "speed |u|"), "density": ("magma", "density ρ")}
+
+
+def _limits(images: list[dict]) -> dict:
+    lim = {}
+    for name in images[0]:
+        hi = max(float(np.max(np.abs(im[name]))) for im in images) or 1.0
+        lim[name] = (-hi, hi) if name == "vorticity" else (min(0.0, min(float(im[name].min()) for im in images)), hi)
+    return lim
+
+
+def _draw(axes, images: dict, limits: dict, extent, title_suffix: str = ""):
+    for ax, (name, img) in zip(axes, images.items()):
+        cmap, label = _PANELS[name]
+        ax.clear()
+        ax.imshow(img.T, origin="lower", extent=extent, cmap=cmap, vmin=limits[name][0], vmax=limits[name][1],
+                  interpolation="nearest")
+        ax.set_title(label + title_suffix, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def write_fluid_outputs(stepper: FluidStepper, traj, run_dir: Path, plot_times=None, *, resolution: int = 128,
+                        fps: int = 10) -> list[Path]:
+    """``snapshots.png`` (one row per time in ``plot_times``, nearest saved step; first and
+    last saved steps by default; columns vorticity, speed[, density]) and
+    ``animation.mp4`` (GIF without ffmpeg) over all saved steps, same colour limits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from insr.viz.animate import write_animation
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not traj.states:
+        return []
+    images = [field_images(stepper, s, resolution) for s in traj.states]
+    limits = _limits(images)
+    d = stepper.domain
+    extent = (d.lo[0], d.hi[0], d.lo[1], d.hi[1])
+    ncol = len(images[0])
+
+    times = plot_times or [traj.ts[0], traj.ts[-1]]
+    rows = sorted({traj.nearest(t) for t in times})
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(3 * ncol, 3 * len(rows)), squeeze=False)
+    for r, i in enumerate(rows):
+        _draw(axes[r], images[i], limits, extent, f", t = {traj.ts[i]:.3g}")
+    fig.tight_layout()
+    snap = run_dir / "snapshots.png"
+    fig.savefig(snap, dpi=100)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, ncol, figsize=(3 * ncol, 3.2), dpi=80, squeeze=False)
+    frames = []
+    for i, img in enumerate(images):
+        _draw(axes[0], img, limits, extent, f", t = {traj.ts[i]:.3g}")
+        fig.canvas.draw()
+        frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
+    plt.close(fig)
+    return [snap, write_animation(frames, run_dir / "animation", fps=fps)]

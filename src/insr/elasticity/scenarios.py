@@ -1,0 +1,305 @@
+r"""Built-in elastodynamics scenarios (Chen et al., ICML 2023, Sec. 5.3).
+
+* ``elastic_collide_2d`` -- a unit square falls under gravity onto a disk, tips over its
+  edge and lands on the floor.
+* ``elastic_stretch_2d`` -- quasi-static tension of [-1, 1]²: the left edge is clamped,
+  the right edge is pulled by (2, 0) in load steps (the paper's stretch; the FEM reference
+  is :func:`insr.reference.fem_elastic.stretch_benchmark_2d`).
+* ``elastic_drop_3d`` -- the bundled bunny-like tetrahedral mesh (or any mesh file:
+  ``geometry.shape = "mesh"``, ``geometry.mesh = "path.msh"``) falls onto a plane.
+
+Config keys (every scenario has them all; ``insr show <name>`` prints the defaults):
+
+``field``       SIREN width / depth (hidden layers after the first) / omega0 / fast_sine.
+``geometry``    ``shape`` = "box" (``lo``, ``hi``; ``resolution`` = cells per axis of the
+                output mesh) | "bunny" (``resolution`` of :func:`bunny_like_mesh`) |
+                "mesh" (``mesh`` = a file meshio reads: tetrahedra, or 2D triangles).
+``material``    ``energy`` = "arap" (Ψ = λΣ(σ−1)² + μ(det F−1)²) | "snh" (stable
+                Neo-Hookean, needs ``optimizer = "lbfgs"``); ``young`` E > 0,
+                ``poisson`` −1 < ν < 0.5, ``density`` ρ > 0.  The energy weights follow from
+                the small-strain match (:meth:`Material.from_young`): ARAP λ = μ_L,
+                μ = λ_L/2 with the Lamé parameters λ_L, μ_L of (E, ν).
+``gravity``     body acceleration b (d numbers).
+``contact``     ``stiffness`` k (> 0, energy per volume per length²); ``sphere`` = [centre…,
+                radius] or [] ; ``plane`` = [normal…, offset] (admissible side n·x ≥ offset)
+                or [].
+``handles``     plane handles X_axis = p: ``axis``, ``positions`` [p…], ``displacements``
+                [[u…]…] (one per position, [] = all clamped), ``ramp_time`` (u(t) =
+                u·min(1, t/ramp_time), 0 = at once), ``mode`` "exact" (distance-function
+                ansatz, one plane or two) | "penalty" (``stiffness`` per area, ``samples``).
+``quasi_static`` drop inertia (then time is a load parameter).
+``optimizer``   "lm" (Levenberg–Marquardt, table ``lm``) | "lbfgs" (table ``lbfgs``) |
+                "adam" (the paper's Adam + ReduceLROnPlateau, table ``adam``).
+``samples``     volume points per step (fresh each step), ``sampling`` how.
+``output``      ``images`` / ``paraview`` / ``ply`` switches of :meth:`ElasticStepper.write_outputs`.
+
+The paper's sizes are reachable by config (and slow on a CPU: the Levenberg–Marquardt
+Jacobian of a 14k-parameter network at 10⁴ points does not fit in memory; use
+``optimizer = "adam"`` there): 2D ``field.width = 68, field.depth = 3,
+field.omega0 = 30, samples = 10000``; 3D ``field.width = 66, field.depth = 3,
+samples = 8000``.  Our defaults use ω0 = 5: with ω0 = 30 and the few thousand points
+that a per-step Gauss–Newton solve can afford, the field fits the samples but not the
+space between them (see the report in ``benchmarks/elastic_steps.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+
+import jax
+
+from insr.config import ConfigError
+from insr.fields import Siren
+from insr.geometry.mesh import MeshError, bunny_like_mesh, load_mesh
+from insr.physics.elastic_energy import PlaneContact, SphereContact
+from insr.scenarios import Scenario
+from insr.solvers import AdamPlateau, LevenbergMarquardt
+from insr.elasticity.stepper import (
+    DIRICHLET_MODES,
+    ENERGIES,
+    LBFGS,
+    ElasticStepper,
+    Material,
+    PlaneHandle,
+    RestShape,
+)
+
+__all__ = ["ELASTIC_SCENARIOS", "ElasticConfigError", "build_elastic", "elastic_defaults"]
+
+OPTIMIZERS = ("lm", "lbfgs", "adam")
+SHAPES = ("box", "bunny", "mesh")
+
+
+class ElasticConfigError(ConfigError, MeshError):
+    """A mesh given in the config cannot be used: both a :class:`~insr.config.ConfigError`
+    (the CLI reports it in one line) and a :class:`~insr.geometry.mesh.MeshError`."""
+
+
+# E, ν giving the ARAP weights λ = 200, μ = 150 (μ_L = 200, λ_L = 300): stiff enough that
+# a unit body barely sags under its own weight (ρ g L / E ≈ 0.02).
+_E_DEFAULT, _NU_DEFAULT = 520.0, 0.3
+
+
+def elastic_defaults(name: str, dim: int, *, dt: float, steps: int, samples: int, width: int, depth: int) -> dict:
+    """The full config schema with neutral values; scenarios override parts of it."""
+    return {
+        "scenario": name,
+        "field": {"width": width, "depth": depth, "omega0": 5.0, "fast_sine": True},
+        "geometry": {"shape": "box", "lo": [-0.5] * dim, "hi": [0.5] * dim, "mesh": "", "resolution": 16},
+        "material": {"energy": "arap", "young": _E_DEFAULT, "poisson": _NU_DEFAULT, "density": 1.0},
+        "gravity": [0.0] * (dim - 1) + [-9.8],
+        "contact": {"stiffness": 1e5, "sphere": [], "plane": []},
+        "handles": {"mode": "exact", "axis": 0, "positions": [], "displacements": [], "ramp_time": 0.0,
+                    "stiffness": 1e4, "samples": 256},
+        "quasi_static": False,
+        "optimizer": "lm",
+        "lm": {"max_iters": 10, "ftol": 1e-5, "gtol": 0.0, "atol": 1e-10, "tau": 1e-6,
+               "linear_dtype": "float32", "jacobian_every": 1},
+        "lbfgs": {"max_iters": 400, "ftol": 1e-7, "gtol": 0.0, "memory": 10},
+        "adam": {"lr": 1e-4, "factor": 0.1, "patience": 500, "threshold": 1e-4, "min_lr": 1.1e-8,
+                 "max_iters": 20000},
+        "dt": dt,
+        "steps": steps,
+        "samples": samples,
+        "sampling": "uniform",
+        "extrapolate": False,
+        "seed": 0,
+        "save_every": 1,
+        "output": {"images": True, "paraview": True, "ply": True},
+    }
+
+
+# --------------------------------------------------------------------------------------
+# validation helpers: every error names the dotted key and what is allowed
+# --------------------------------------------------------------------------------------
+def _err(key: str, allowed: str, value) -> ConfigError:
+    return ConfigError(f"config key '{key}' must be {allowed}, got {value!r}")
+
+
+def _numbers(key, value, n=None, what="numbers"):
+    if not isinstance(value, (list, tuple)) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value):
+        raise _err(key, f"a list of finite {what}", value)
+    if n is not None and len(value) != n:
+        raise _err(key, f"a list of {n} finite {what}", value)
+    return [float(v) for v in value]
+
+
+def _choice(key, value, options):
+    if value not in options:
+        raise _err(key, "one of " + ", ".join(repr(o) for o in options), value)
+    return value
+
+
+def _rest_shape(cfg) -> RestShape:
+    g = cfg["geometry"]
+    shape = _choice("geometry.shape", g["shape"], SHAPES)
+    if shape == "box":
+        lo, hi = _numbers("geometry.lo", g["lo"]), _numbers("geometry.hi", g["hi"])
+        if len(lo) not in (2, 3):
+            raise _err("geometry.lo", "a list of 2 or 3 numbers (the box's lower corner)", g["lo"])
+        if len(hi) != len(lo) or not all(h > l for l, h in zip(lo, hi)):
+            raise _err("geometry.hi", f"a list of {len(lo)} numbers above geometry.lo={lo}", g["hi"])
+        if g["resolution"] < 1:
+            raise _err("geometry.resolution", "an integer ≥ 1", g["resolution"])
+        return RestShape.from_box(lo, hi, g["resolution"])
+    if shape == "bunny":
+        if g["resolution"] < 4:
+            raise _err("geometry.resolution", "an integer ≥ 4 for the bunny", g["resolution"])
+        return RestShape.from_mesh(bunny_like_mesh(g["resolution"]))
+    path = g["mesh"]
+    if not path:
+        raise ElasticConfigError("config key 'geometry.mesh' must name a mesh file when geometry.shape = 'mesh'")
+    try:
+        mesh = load_mesh(os.path.expanduser(path))
+    except MeshError as exc:
+        raise ElasticConfigError(f"config key 'geometry.mesh': {exc}") from None
+    return RestShape.from_mesh(mesh)
+
+
+def _material(cfg, dim) -> Material:
+    m = cfg["material"]
+    energy = _choice("material.energy", m["energy"], ENERGIES)
+    if not m["young"] > 0:
+        raise _err("material.young", "Young's modulus E > 0", m["young"])
+    if not -1.0 < m["poisson"] < 0.5:
+        raise _err("material.poisson", "Poisson's ratio ν with -1 < ν < 0.5 (0.5 is incompressible)",
+                   m["poisson"])
+    if not m["density"] > 0:
+        raise _err("material.density", "a number > 0", m["density"])
+    return Material.from_young(m["young"], m["poisson"], energy=energy, density=m["density"], dim=dim)
+
+
+def _contacts(cfg, dim):
+    c = cfg["contact"]
+    if not c["stiffness"] > 0:
+        raise _err("contact.stiffness", "a number > 0", c["stiffness"])
+    out = []
+    if c["sphere"]:
+        s = _numbers("contact.sphere", c["sphere"], dim + 1)
+        if not s[-1] > 0:
+            raise _err("contact.sphere", f"[centre ({dim} numbers), radius > 0]", c["sphere"])
+        out.append(SphereContact(tuple(s[:dim]), s[dim], c["stiffness"]))
+    if c["plane"]:
+        p = _numbers("contact.plane", c["plane"], dim + 1)
+        if not any(p[:dim]):
+            raise _err("contact.plane", f"[normal ({dim} numbers, not all 0), offset]", c["plane"])
+        out.append(PlaneContact(tuple(p[:dim]), p[dim], c["stiffness"]))
+    return out
+
+
+def _handles(cfg, dim):
+    h = cfg["handles"]
+    mode = _choice("handles.mode", h["mode"], DIRICHLET_MODES)
+    if not 0 <= h["axis"] < dim:
+        raise _err("handles.axis", f"an integer in [0, {dim})", h["axis"])
+    positions = _numbers("handles.positions", h["positions"])
+    disps = h["displacements"]
+    if not isinstance(disps, list) or (disps and len(disps) != len(positions)):
+        raise _err("handles.displacements", f"[] or a list of {len(positions)} displacements (one per position)",
+                   disps)
+    disps = [_numbers(f"handles.displacements[{i}]", u, dim) for i, u in enumerate(disps)] or [None] * len(positions)
+    if not h["ramp_time"] >= 0:
+        raise _err("handles.ramp_time", "a number ≥ 0", h["ramp_time"])
+    if not h["stiffness"] > 0:
+        raise _err("handles.stiffness", "a number > 0", h["stiffness"])
+    handles = [PlaneHandle(h["axis"], p, None if u is None else tuple(u), h["ramp_time"])
+               for p, u in zip(positions, disps)]
+    if mode == "exact" and (len(handles) > 2 or (len(handles) == 2 and positions[0] == positions[1])):
+        raise _err("handles.positions", "one or two different planes with handles.mode = 'exact' "
+                   "(use 'penalty' for more)", h["positions"])
+    return handles, mode
+
+
+def _optimizer(cfg, material, quasi_static, gravity):
+    name = _choice("optimizer", cfg["optimizer"], OPTIMIZERS)
+    try:
+        if name == "lm":
+            opt = LevenbergMarquardt(**cfg["lm"])
+        elif name == "adam":
+            opt = AdamPlateau(**cfg["adam"])
+        else:
+            opt = LBFGS(**cfg["lbfgs"])
+    except ValueError as exc:
+        raise ConfigError(f"config table '{name}': {exc}") from None
+    if name != "lbfgs" and not material.is_sum_of_squares:
+        raise _err("optimizer", f"'lbfgs' for material.energy = {material.energy!r} (not a sum of squares)", name)
+    if name != "lbfgs" and quasi_static and any(gravity):
+        raise _err("optimizer", "'lbfgs' for a quasi-static problem with gravity (no least-squares form)", name)
+    return opt
+
+
+def build_elastic(cfg: dict) -> ElasticStepper:
+    """Config → :class:`ElasticStepper`; bad values raise ConfigError naming the key."""
+    rest = _rest_shape(cfg)
+    dim = rest.dim
+    material = _material(cfg, dim)
+    gravity = _numbers("gravity", cfg["gravity"], dim)
+    contacts = _contacts(cfg, dim)
+    handles, mode = _handles(cfg, dim)
+    if cfg["sampling"] != "uniform" and rest.box is None:
+        raise _err("sampling", "'uniform' for a mesh rest shape", cfg["sampling"])
+    opt = _optimizer(cfg, material, cfg["quasi_static"], gravity)
+    f = cfg["field"]
+    try:
+        field = Siren(dim, dim, f["width"], f["depth"], omega0=f["omega0"], fast_sine=f["fast_sine"],
+                      key=jax.random.PRNGKey(cfg["seed"]))
+        return ElasticStepper(field, rest, material, opt, gravity=gravity, contacts=contacts, handles=handles,
+                              dirichlet=mode, handle_stiffness=cfg["handles"]["stiffness"],
+                              handle_samples=cfg["handles"]["samples"], quasi_static=cfg["quasi_static"],
+                              samples=cfg["samples"], sampling=cfg["sampling"], extrapolate=cfg["extrapolate"])
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"invalid elasticity config: {exc}") from None
+
+
+def _collide_2d() -> dict:
+    cfg = elastic_defaults("elastic_collide_2d", 2, dt=0.1, steps=20, samples=1000, width=24, depth=2)
+    cfg["geometry"].update(lo=[-0.2, 0.6], hi=[0.8, 1.6], resolution=24)
+    cfg["contact"].update(sphere=[0.0, 0.0, 0.5], plane=[0.0, 1.0, -0.5])
+    return cfg
+
+
+def _stretch_2d() -> dict:
+    cfg = elastic_defaults("elastic_stretch_2d", 2, dt=1.0, steps=4, samples=2500, width=24, depth=2)
+    cfg["geometry"].update(lo=[-1.0, -1.0], hi=[1.0, 1.0], resolution=32)
+    # The paper's ARAP weights λ = 1, μ = 1000 (ratio_arap, ratio_volume): μ_L = 1,
+    # λ_L = 2000, i.e. E = μ_L(3λ_L + 2μ_L)/(λ_L + μ_L) = 6002/2001, ν = λ_L/(2(λ_L + μ_L)) = 1000/2001.
+    cfg["material"].update(young=6002.0 / 2001.0, poisson=1000.0 / 2001.0)
+    cfg["gravity"] = [0.0, 0.0]
+    cfg["quasi_static"] = True
+    cfg["handles"].update(mode="exact", axis=0, positions=[-1.0, 1.0], displacements=[[0.0, 0.0], [2.0, 0.0]],
+                          ramp_time=4.0)
+    cfg["lm"].update(max_iters=20, ftol=1e-6)
+    return cfg
+
+
+def _drop_3d() -> dict:
+    cfg = elastic_defaults("elastic_drop_3d", 3, dt=0.1, steps=15, samples=1000, width=24, depth=2)
+    cfg["geometry"].update(shape="bunny", resolution=12)
+    cfg["contact"].update(plane=[0.0, 0.0, 1.0, -0.6])
+    return cfg
+
+
+ELASTIC_SCENARIOS: list[Scenario] = [
+    Scenario("elastic_collide_2d",
+             "2D elastic square falling under gravity onto a disk and the floor; implicit Euler, "
+             "dt=0.1, 20 steps (paper Sec. 5.3)", _collide_2d(), build_elastic),
+    Scenario("elastic_stretch_2d",
+             "2D quasi-static stretch of [-1,1]^2: left edge clamped, right edge pulled by 2 in 4 load "
+             "steps (paper Sec. 5.3)", _stretch_2d(), build_elastic),
+    Scenario("elastic_drop_3d",
+             "3D bunny-like tetrahedral mesh (or geometry.mesh) falling onto a plane; implicit Euler, "
+             "dt=0.1, 15 steps (paper Sec. 5.3)", _drop_3d(), build_elastic),
+]
+
+
+def defaults(name: str) -> dict:
+    """A fresh copy of a scenario's default config."""
+    for s in ELASTIC_SCENARIOS:
+        if s.name == name:
+            return copy.deepcopy(s.defaults)
+    raise KeyError(name)

@@ -1,0 +1,262 @@
+"""Tests of the neural elastodynamics stepper (insr.elasticity): rest state, ballistic
+free fall against the exact implicit-Euler path, contact penetration bounds, exact
+handles against the analytic energy of a uniform stretch, config validation, outputs.
+
+Small networks and few points keep the whole file fast; each stepper compiles once.
+"""
+
+import math
+import xml.etree.ElementTree as ET
+
+import jax
+import jax.numpy as jnp
+import meshio
+import numpy as np
+import pytest
+
+from insr.config import ConfigError, merge
+from insr.elasticity import LBFGS, ElasticStepper, Material, PlaneHandle, RestShape
+from insr.elasticity.scenarios import ELASTIC_SCENARIOS, build_elastic
+from insr.fields import Siren
+from insr.geometry.mesh import MeshError, box_mesh
+from insr.physics.elastic_energy import PlaneContact, SphereContact
+from insr.simulate import simulate
+from insr.solvers import LevenbergMarquardt
+
+G = 9.8
+MAT = Material("arap", 200.0, 150.0, 1.0)
+
+
+def small_field(d, width=12, depth=1, seed=0):
+    return Siren(d, d, width, depth, key=jax.random.PRNGKey(seed), omega0=5.0)
+
+
+def lm(iters=10):
+    return LevenbergMarquardt(max_iters=iters, ftol=1e-6, atol=1e-12)
+
+
+def run(stepper, steps, dt, seed=1):
+    state, _ = stepper.initial_state(None)
+    out, t = [], 0.0
+    for n in range(steps):
+        state, info = stepper.step(state, t, dt, jax.random.fold_in(jax.random.PRNGKey(seed), n))
+        t = (n + 1) * dt
+        out.append((state, info, stepper.metrics(state, t)))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# rest state
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dim", [2, 3])
+def test_rest_state_has_zero_loss_and_gradient(dim):
+    """No forces, at rest: φ⁰ = X exactly, so every residual and the gradient vanish."""
+    rest = RestShape.from_box((0.0,) * dim, (1.0,) * dim) if dim == 2 else RestShape.from_mesh(
+        box_mesh((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 2))
+    st = ElasticStepper(small_field(dim, 8), rest, MAT, lm(), samples=64)
+    state, info = st.initial_state(None)
+    pts = rest.quadrature(64)
+    np.testing.assert_array_equal(st.evaluate(state, pts, 0.0), pts)
+    loss, grad = st.loss_grad(state["phi"], state, 0.0, 0.1, jax.random.PRNGKey(3))
+    assert float(loss) == pytest.approx(0.0, abs=1e-12)
+    assert max(float(jnp.max(jnp.abs(g))) for g in jax.tree.leaves(grad)) < 1e-9
+    m = st.metrics(state, 0.0)
+    assert m["elastic_energy"] == pytest.approx(0.0, abs=1e-12)
+    assert m["kinetic_energy"] == 0.0
+    assert st.channel_names == ("phi_x", "phi_y", "phi_z")[:dim]
+
+
+# --------------------------------------------------------------------------------------
+# free fall
+# --------------------------------------------------------------------------------------
+def test_free_fall_follows_the_discrete_ballistic_path():
+    r"""Implicit Euler for ẍ = b from rest: x^{n+1} = 2xⁿ − xⁿ⁻¹ + Δt²b, x⁰ = x⁻¹ = X, so
+    xⁿ = X + Δt²b·n(n+1)/2 (the continuous path is X + b(nΔt)²/2; the extra Δt²b·n/2
+    is the scheme's O(Δt) error).  A rigid translation has F = I: every residual of the
+    minimiser is zero and LM finds it (the output bias represents it exactly)."""
+    rest = RestShape.from_box((-0.5, 0.0), (0.5, 1.0))
+    st = ElasticStepper(small_field(2), rest, MAT, lm(), gravity=(0.0, -G), samples=200)
+    dt = 0.1
+    com0 = st.metrics(st.initial_state(None)[0], 0.0)["com_y"]
+    for n, (state, info, m) in enumerate(run(st, 3, dt), start=1):
+        exact = com0 - G * dt**2 * n * (n + 1) / 2
+        assert m["com_y"] == pytest.approx(exact, abs=2e-4), n
+        assert m["com_x"] == pytest.approx(0.0, abs=2e-4)
+        assert m["elastic_energy"] < 1e-6
+        v = G * dt * n  # backward-difference velocity of the exact path
+        assert m["kinetic_energy"] == pytest.approx(0.5 * rest.volume * v * v, rel=2e-3)
+        assert info["loss"] < 1e-6 * max(info["loss_initial"], 1.0)
+    assert not (abs(com0 - G * (3 * dt) ** 2 / 2 - m["com_y"]) < 1e-3)  # not the continuous path
+
+
+def test_free_fall_lbfgs_with_stable_neo_hookean():
+    """The scalar (L-BFGS) path on the non-least-squares energy reaches the same first step."""
+    rest = RestShape.from_box((-0.5, 0.0), (0.5, 1.0))
+    mat = Material.from_young(520.0, 0.3, energy="snh", dim=2)
+    st = ElasticStepper(small_field(2), rest, mat, LBFGS(max_iters=60), gravity=(0.0, -G), samples=200)
+    com0 = st.metrics(st.initial_state(None)[0], 0.0)["com_y"]
+    (state, info, m), = run(st, 1, 0.1)
+    assert m["com_y"] == pytest.approx(com0 - G * 0.01, abs=2e-4)
+    assert m["elastic_energy"] < 1e-5
+    with pytest.raises(ValueError, match="not a sum of squares"):
+        ElasticStepper(small_field(2), rest, mat, lm(), gravity=(0.0, -G))
+
+
+# --------------------------------------------------------------------------------------
+# contact
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("obstacle", ["plane", "sphere"])
+def test_contact_penetration_is_bounded_by_the_penalty(obstacle):
+    r"""A unit square (mass m = ρV) dropped from a gap h.  Implicit Euler dissipates
+    energy, so the penalty energy k/2∫max(0, p)² can at most absorb m g (h + δ).  For a
+    flat bottom of width W on a plane, ∫p² = Wδ³/3; pressed onto a disk of radius r by
+    its flat bottom, the lens gives ∫p² ≈ (16/15)√(2r)·δ^{5/2}.  That bounds the largest
+    penetration δ of every evaluated point; the body must also stop (no tunnelling)."""
+    k, h, dt = 1e5, 0.05, 0.1
+    if obstacle == "plane":
+        rest = RestShape.from_box((-0.5, 0.0 + h), (0.5, 1.0 + h))
+        contact = PlaneContact((0.0, 1.0), 0.0, k)
+    else:
+        r = 0.5
+        rest = RestShape.from_box((-0.5, r + h), (0.5, r + 1.0 + h))
+        contact = SphereContact((0.0, 0.0), r, k)
+    st = ElasticStepper(small_field(2, 16, 2), rest, MAT, lm(12), gravity=(0.0, -G), contacts=[contact],
+                        samples=500)
+    m_body = MAT.density * rest.volume
+    results = run(st, 6, dt)
+    pens = [m["max_penetration"] for _, _, m in results]
+
+    def bound(delta):
+        work = m_body * G * (h + delta)
+        if obstacle == "plane":
+            return (6 * work / k) ** (1 / 3)
+        return (15 * work / (8 * k * math.sqrt(2 * r))) ** 0.4
+
+    delta = 0.0
+    for _ in range(20):  # fixed point of δ = bound(δ)
+        delta = bound(delta)
+    assert max(pens) > 0, "the body never reached the obstacle"
+    assert max(pens) <= 1.5 * delta, (pens, delta)
+    # it rests on the obstacle instead of passing through: the centre of mass stays above
+    final = results[-1][2]
+    assert final["com_y"] > rest.lo[1] + 0.5 - 2 * delta - h
+    assert abs(final["com_y"] - results[-2][2]["com_y"]) < 0.05
+
+
+# --------------------------------------------------------------------------------------
+# handles
+# --------------------------------------------------------------------------------------
+def test_exact_handles_give_the_analytic_uniform_stretch_energy():
+    r"""Two exact plane handles X₀ = ∓1 with displacements 0 and (D(t), 0): with NN ≡ 0 the
+    ansatz is the uniform stretch φ = (X₀ + D(X₀ + 1)/2, X₁), F = diag(s, 1), s = 1 + D/2,
+    so Ψ = λ(s − 1)² + μ(s − 1)² (σ = s, 1; det F = s) and E = V(λ + μ)(D/2)²; the
+    quasi-static objective is 2E/V.  After a solve the handles still hold exactly."""
+    lam, mu, D, ramp = 1.0, 1000.0, 2.0, 4.0
+    mat = Material("arap", lam, mu, 1.0)
+    rest = RestShape.from_box((-1.0, -1.0), (1.0, 1.0))
+    handles = [PlaneHandle(0, -1.0), PlaneHandle(0, 1.0, (D, 0.0), ramp_time=ramp)]
+    st = ElasticStepper(small_field(2, 12, 1), rest, mat, lm(5), handles=handles, dirichlet="exact",
+                        quasi_static=True, samples=300)
+    state, _ = st.initial_state(None)
+    for t in (1.0, 2.0, 4.0, 6.0):
+        d = D * min(1.0, t / ramp)
+        analytic = rest.volume * (lam + mu) * (d / 2) ** 2
+        assert st.metrics(state, t)["elastic_energy"] == pytest.approx(analytic, rel=1e-4)
+    loss, _ = st.loss_grad(state["phi"], state, 0.0, 1.0, jax.random.PRNGKey(0))  # the step to t = 1
+    assert float(loss) == pytest.approx(2 * (lam + mu) * (0.5 / 2) ** 2, rel=1e-4)
+
+    new, info = st.step(state, 0.0, 1.0, jax.random.PRNGKey(1))
+    assert info["loss"] < info["loss_initial"]  # necking lowers the energy below the uniform stretch
+    y = np.linspace(-1, 1, 11, dtype=np.float32)
+    left = np.stack([-np.ones_like(y), y], 1)
+    right = np.stack([np.ones_like(y), y], 1)
+    np.testing.assert_allclose(st.evaluate(new, left, 1.0), left, atol=1e-6)
+    np.testing.assert_allclose(st.evaluate(new, right, 1.0), right + [0.5, 0.0], atol=1e-6)
+
+
+def test_penalty_handles_hold_within_the_penalty():
+    """Penalty handles (the paper's way): the handle error falls as the stiffness grows."""
+    rest = RestShape.from_box((-1.0, -1.0), (1.0, 1.0))
+    handles = [PlaneHandle(0, -1.0), PlaneHandle(0, 1.0, (0.4, 0.0))]
+    y = np.linspace(-0.9, 0.9, 7, dtype=np.float32)
+    right = np.stack([np.ones_like(y), y], 1)
+    st = ElasticStepper(small_field(2, 12, 1), rest, MAT, lm(15), handles=handles, dirichlet="penalty",
+                        handle_stiffness=1e6, quasi_static=True, samples=300, handle_samples=64)
+    state, _ = st.initial_state(None)
+    new, info = st.step(state, 0.0, 1.0, jax.random.PRNGKey(1))
+    err = np.abs(st.evaluate(new, right, 1.0) - (right + [0.4, 0.0])).max()
+    assert err < 0.02, err
+
+
+# --------------------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------------------
+def _cfg(name, **updates):
+    s = {s.name: s for s in ELASTIC_SCENARIOS}[name]
+    return merge(s.defaults, updates)
+
+
+@pytest.mark.parametrize("scenario", [s.name for s in ELASTIC_SCENARIOS])
+def test_default_configs_build(scenario):
+    st = build_elastic(_cfg(scenario))
+    assert st.state_bytes() == 4 * st.num_params
+    assert st.dim == (3 if scenario.endswith("3d") else 2)
+
+
+@pytest.mark.parametrize("updates, key", [
+    ({"material": {"poisson": 0.5}}, "material.poisson"),
+    ({"material": {"poisson": 0.7}}, "material.poisson"),
+    ({"material": {"young": -1.0}}, "material.young"),
+    ({"material": {"density": 0.0}}, "material.density"),
+    ({"material": {"energy": "hooke"}}, "material.energy"),
+    ({"material": {"energy": "snh"}}, "optimizer"),
+    ({"optimizer": "newton"}, "optimizer"),
+    ({"contact": {"stiffness": -5.0}}, "contact.stiffness"),
+    ({"contact": {"sphere": [0.0, 0.0, -1.0]}}, "contact.sphere"),
+    ({"contact": {"plane": [0.0, 1.0]}}, "contact.plane"),
+    ({"gravity": [0.0, 0.0, -9.8]}, "gravity"),
+    ({"geometry": {"hi": [0.8, 0.0]}}, "geometry.hi"),
+    ({"geometry": {"shape": "torus"}}, "geometry.shape"),
+    ({"handles": {"positions": [0.0, 0.5, 1.0]}}, "handles.positions"),
+    ({"handles": {"positions": [0.0], "displacements": [[1.0]]}}, "handles.displacements[0]"),
+])
+def test_bad_config_values_name_the_key(updates, key):
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        build_elastic(_cfg("elastic_collide_2d", **updates))
+
+
+def test_missing_mesh_file_is_a_config_and_mesh_error(tmp_path):
+    missing = tmp_path / "nope.msh"
+    cfg = _cfg("elastic_drop_3d", geometry={"shape": "mesh", "mesh": str(missing)})
+    with pytest.raises(ConfigError, match="geometry.mesh.*not found") as exc:
+        build_elastic(cfg)
+    assert isinstance(exc.value, MeshError)
+
+
+def test_user_mesh_file_is_used(tmp_path):
+    path = tmp_path / "cube.vtu"
+    m = box_mesh((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), 2)
+    meshio.write(path, meshio.Mesh(m.points, [("tetra", m.cells)]))
+    st = build_elastic(_cfg("elastic_drop_3d", geometry={"shape": "mesh", "mesh": str(path)}))
+    assert st.rest.volume == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------------------
+# outputs
+# --------------------------------------------------------------------------------------
+def test_outputs_paraview_series_images_and_animation(tmp_path):
+    rest = RestShape.from_box((-0.5, 0.0), (0.5, 1.0), resolution=4)
+    st = ElasticStepper(small_field(2, 8), rest, MAT, lm(3), gravity=(0.0, -G),
+                        contacts=[PlaneContact((0.0, 1.0), -1.0, 1e4)], samples=64)
+    traj = simulate(st, dt=0.1, steps=2, key=jax.random.PRNGKey(0), run_dir=tmp_path)
+    paths = st.write_outputs(traj, tmp_path, {"output": {"ply": False}})
+    pvd = tmp_path / "paraview" / "elastic.pvd"
+    assert pvd in paths
+    sets = ET.parse(pvd).getroot().find("Collection").findall("DataSet")
+    assert [float(d.get("timestep")) for d in sets] == pytest.approx([0.0, 0.1, 0.2])
+    last = meshio.read(tmp_path / "paraview" / sets[-1].get("file"))
+    disp = last.point_data["displacement"]
+    np.testing.assert_allclose(last.points - last.point_data["rest_position"], disp, atol=1e-6)
+    assert disp[:, 1].mean() == pytest.approx(-3 * 0.01 * G, abs=1e-3)  # x² = X + 3Δt²b
+    assert len(list((tmp_path / "frames").glob("step_*.png"))) == 3
+    assert any(p.name.startswith("animation") for p in paths)
