@@ -97,7 +97,7 @@ def test_free_fall_lbfgs_with_stable_neo_hookean():
     com0 = st.metrics(st.initial_state(None)[0], 0.0)["com_y"]
     (state, info, m), = run(st, 1, 0.1)
     assert m["com_y"] == pytest.approx(com0 - G * 0.01, abs=2e-4)
-    assert m["elastic_energy"] < 1e-5
+    assert m["elastic_energy"] < 1e-3 * m["kinetic_energy"]
     with pytest.raises(ValueError, match="not a sum of squares"):
         ElasticStepper(small_field(2), rest, mat, lm(), gravity=(0.0, -G))
 

@@ -120,6 +120,15 @@ register(Scenario(
     _build_heat))
 
 
+# The fluid and elasticity scenarios live beside their steppers; they import the
+# helpers above, so they are registered after those exist.
+from insr.elasticity.scenarios import ELASTIC_SCENARIOS  # noqa: E402
+from insr.fluids.scenarios import FLUID_SCENARIOS  # noqa: E402
+
+for _s in (*FLUID_SCENARIOS, *ELASTIC_SCENARIOS):
+    register(_s)
+
+
 def get(name: str) -> Scenario:
     if name not in SCENARIOS:
         raise ConfigError(f"unknown scenario {name!r}; available: {', '.join(sorted(SCENARIOS))} (see `insr list`)")

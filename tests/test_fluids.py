@@ -1,0 +1,185 @@
+"""Neural 2D incompressible flow (insr.fluids): Poisson, projection, Taylor–Green, viscosity, configs.
+
+Small networks (SIREN 2 hidden layers of 16, ω0 = 5, ~630 parameters) and a few hundred
+points keep the file fast; the scenarios' defaults use the paper's 3×32 networks.
+"""
+
+import math
+
+import insr  # noqa: F401  (sets OPENBLAS_NUM_THREADS before NumPy)
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import insr.scenarios  # noqa: F401  (import order: the fluid scenarios are registered from there)
+from insr.config import ConfigError
+from insr.fields import Siren
+from insr.fluids import FluidStepper, pressure_blocks
+from insr.fluids.scenarios import FLUID_SCENARIOS, build_taylor_green, build_two_vortices
+from insr.geometry import Box, Sampler
+from insr.reference import flows
+from insr.simulate import SaveAt, simulate
+from insr.solvers import LevenbergMarquardt
+
+DOMAIN = Box((-1.0, -1.0), (1.0, 1.0))
+W, D, OMEGA = 16, 2, 5.0
+N = 600
+DT = 0.05
+
+
+def _nets(seed=0):
+    return (Siren(2, 2, W, D, omega0=OMEGA, key=jax.random.PRNGKey(seed)),
+            Siren(2, 1, W, D, omega0=OMEGA, key=jax.random.PRNGKey(seed + 1)))
+
+
+def _stepper(nu=0.0, max_iters=4, **kw):
+    u, p = _nets()
+    return FluidStepper(u, p, LevenbergMarquardt(max_iters=max_iters, ftol=1e-7, tau=1e-4),
+                        Sampler(DOMAIN, N, "uniform"), velocity0=flows.taylor_green_velocity, nu=nu,
+                        boundary_sampler=lambda key: DOMAIN.boundary_points(key, 64),
+                        init_solver=LevenbergMarquardt(max_iters=60, ftol=1e-10, tau=1e-4),
+                        exact_velocity=lambda x, t: flows.taylor_green_viscous(x, t, nu),
+                        exact_pressure=lambda x, t: flows.taylor_green_viscous_pressure(x, t, nu),
+                        eval_resolution=64, **kw)
+
+
+@pytest.fixture(scope="module")
+def euler():
+    """Inviscid stepper and its fitted Taylor–Green initial state (shared: one compilation)."""
+    st = _stepper()
+    state, info = st.initial_state(jax.random.PRNGKey(2))
+    return st, state, info
+
+
+def test_neumann_poisson_manufactured():
+    """∇²p = −2π² cos(πx)cos(πy), ∂p/∂n = 0, mean p = 0  ⇒  p = cos(πx)cos(πy)."""
+    net = Siren(2, 1, W, D, omega0=OMEGA, key=jax.random.PRNGKey(0))
+    params, static = eqx.partition(net, eqx.is_array)
+    pfun = lambda th, x: eqx.combine(th, static)(x)[0]
+    exact = lambda x: jnp.cos(jnp.pi * x[..., 0]) * jnp.cos(jnp.pi * x[..., 1])
+    blocks = pressure_blocks(pfun, lambda a, x: (-2 * jnp.pi**2 * exact(x))[None], Sampler(DOMAIN, 600),
+                             lambda key: DOMAIN.boundary_points(key, 64))
+    solve = jax.jit(lambda th, k: LevenbergMarquardt(max_iters=60, ftol=1e-10, tau=1e-4).solve(blocks, th, None, k))
+    th, stats = solve(params, jax.random.PRNGKey(1))
+    x = jnp.asarray(DOMAIN.grid(64))
+    p = jax.vmap(pfun, (None, 0))(th, x)
+    # Solution amplitude 1, mean square 1/4: require a relative L2 error below 2 %
+    # (measured ~0.2 %), and the free constant fixed by the mean penalty.
+    rel = float(jnp.sqrt(jnp.mean((p - exact(x)) ** 2) / jnp.mean(exact(x) ** 2)))
+    assert rel < 0.02, rel
+    assert abs(float(jnp.mean(p))) < 0.01
+
+
+def test_initial_fit(euler):
+    st, state, info = euler
+    m = st.metrics(state, 0.0)
+    assert m["rel_l2"] < 5e-3
+    assert m["pressure_mse"] < 1e-3 * np.mean(np.asarray(flows.taylor_green_pressure(DOMAIN.grid(64))) ** 2)
+    assert m["kinetic_energy"] == pytest.approx(flows.taylor_green_kinetic_energy(), rel=1e-2)
+    assert st.evaluate(state, DOMAIN.grid(8)).shape == (64, 3)
+    assert st.channel_names == ("u", "v", "p")
+    assert st.state_bytes() == 4 * (626 + 609)
+
+
+def _grad_bump(x):
+    """c·∇φ with φ = cos(πx)cos(πy): curl-free, ∂φ/∂n = 0 on the walls."""
+    c = 0.02
+    return c * jnp.pi * jnp.stack([-jnp.sin(jnp.pi * x[0]) * jnp.cos(jnp.pi * x[1]),
+                                   -jnp.cos(jnp.pi * x[0]) * jnp.sin(jnp.pi * x[1])])
+
+
+def _u_star(x):
+    return flows.taylor_green_velocity(x) + _grad_bump(x)
+
+
+def test_projection_removes_divergence(euler):
+    """Projecting u* = u_TG + c∇φ (∇·u* = −2π²c·φ, RMS ≈ 0.2) must return ≈ u_TG.
+
+    Tolerance: the projected field is a network fitted by least squares, so its
+    divergence cannot be smaller than that of the network fitted to the exactly
+    divergence-free u_TG at t = 0 (autodiff divergence of the fit, RMS ~1e-3 here).
+    We require RMS ∇·u ≤ 5× that floor and ≤ 5 % of the input's divergence, and the
+    velocity back at u_TG to a relative L2 error of 2 %."""
+    st, state, _ = euler
+    pts = np.asarray(DOMAIN.grid(64))
+    div_in = np.asarray(jax.vmap(lambda x: jnp.trace(jax.jacfwd(_u_star)(x)))(jnp.asarray(pts)))
+    floor = st.metrics(state, 0.0)["div_rms"]
+    new, info = st.project(state, _u_star, DT, jax.random.PRNGKey(3))
+    _, div_out, _ = st.diagnostics(new, pts)
+    rms_in, rms_out = np.sqrt(np.mean(div_in**2)), np.sqrt(np.mean(div_out**2))
+    assert rms_out < 0.05 * rms_in, (rms_in, rms_out)
+    assert rms_out < 5 * floor, (floor, rms_out)
+    m = st.metrics(new, 0.0)
+    assert m["rel_l2"] < 0.02, m
+    # The pressure absorbed the gradient: Δt·p ≈ c·φ (+ the Taylor–Green pressure·Δt).
+    p = st.evaluate(new, pts)[:, 2]
+    phi = 0.02 * np.cos(np.pi * pts[:, 0]) * np.cos(np.pi * pts[:, 1])
+    assert np.sqrt(np.mean((DT * p - phi) ** 2)) < 0.1 * np.sqrt(np.mean(phi**2))
+
+
+def test_taylor_green_preserved(euler, tmp_path):
+    """Taylor–Green is a steady Euler solution: 3 steps keep it, energy retained."""
+    st, _, _ = euler
+    traj = simulate(st, dt=DT, steps=3, key=jax.random.PRNGKey(7), saveat=SaveAt(1), run_dir=tmp_path)
+    m0, m3 = traj.metrics[0], traj.metrics[-1]
+    # Measured with these nets: rel. L2 ~3e-3 after 3 steps (the 256² grid's splitting error
+    # at this Δt is 2e-3); energy loss ~0.3 %.
+    assert m3["rel_l2"] < 0.02, m3
+    assert m3["kinetic_energy"] / m0["kinetic_energy"] > 0.98
+    assert m3["div_rms"] < 0.05
+    files = st.write_outputs(traj, tmp_path, {"plot_times": []})
+    assert all(f.exists() and f.stat().st_size > 0 for f in files)
+    assert (tmp_path / "metrics.csv").exists()
+
+
+def test_viscous_decay_rate():
+    """With ν > 0 the amplitude of u_TG decays as exp(−2νπ²t) (implicit Euler: (1 + 2νπ²Δt)^−n)."""
+    nu = 0.05
+    st = _stepper(nu=nu)
+    state, _ = st.initial_state(jax.random.PRNGKey(2))
+    pts = np.asarray(DOMAIN.grid(48))
+    u0 = np.asarray(flows.taylor_green_velocity(pts.astype(np.float64)))
+
+    def amplitude(s):
+        u = st.evaluate(s, pts)[:, :2]
+        return float(np.sum(u * u0) / np.sum(u0 * u0))
+
+    a = [amplitude(state)]
+    steps = 3
+    for n in range(steps):
+        state, _ = st.step(state, n * DT, DT, jax.random.PRNGKey(20 + n))
+        a.append(amplitude(state))
+    rate = -math.log(a[-1] / a[0]) / (steps * DT)
+    expected = flows.taylor_green_decay_rate(nu)  # 0.987
+    implicit = math.log(1 + expected * DT) / DT  # 0.963, the backward-Euler rate
+    # The rate lies within 5 % of both (inviscid splitting loses ~0.02/unit time).
+    assert rate == pytest.approx(expected, rel=0.05), (rate, expected, implicit, a)
+    assert rate == pytest.approx(implicit, rel=0.05)
+
+
+@pytest.mark.parametrize("build", [build_taylor_green, build_two_vortices])
+@pytest.mark.parametrize("cfg, key", [
+    ({"problem": {"nu": -0.1}}, "problem.nu"),
+    ({"problem": {"viscosity": 0.1}}, "problem.viscosity"),
+    ({"problem": {"walls": "sticky"}}, "problem.walls"),
+    ({"velocity": {"width": 0}}, "velocity.width"),
+    ({"samples": 0}, "samples"),
+])
+def test_bad_config_raises(build, cfg, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        build(cfg)
+
+
+def test_scenarios_declared():
+    names = {s.name for s in FLUID_SCENARIOS}
+    assert names == {"taylor_green", "two_vortices"}
+    tg = next(s for s in FLUID_SCENARIOS if s.name == "taylor_green")
+    assert tg.defaults["dt"] == 0.05 and tg.defaults["steps"] == 100
+    tv = next(s for s in FLUID_SCENARIOS if s.name == "two_vortices")
+    assert tv.defaults["dt"] == 0.05 and tv.defaults["steps"] == 50
+    # The defaults build (nothing is compiled until a step runs).
+    st = tv.build({"problem": {"reference_grid": 0}})
+    assert st.channel_names == ("u", "v", "p", "rho")
+    assert st.state_bytes() == 4 * (3330 + 3297 + 3297)
