@@ -33,15 +33,15 @@ import numpy as np  # noqa: E402
 import insr  # noqa: E402,F401
 from _common import machine_line, peak_rss_mb, print_table  # noqa: E402
 from insr.config import merge  # noqa: E402
-from insr.elasticity.scenarios import ELASTIC_SCENARIOS, build_elastic  # noqa: E402
+from insr.scenarios import get as get_scenario  # noqa: E402
 
 PAPER_SECONDS = {"elastic_collide_2d": 138.0, "elastic_drop_3d": 1700.0}
 
 
 def time_scenario(name: str, steps: int, updates: dict | None = None):
-    sc = {s.name: s for s in ELASTIC_SCENARIOS}[name]
+    sc = get_scenario(name)
     cfg = merge(sc.defaults, updates or {})
-    st = build_elastic(cfg)
+    st = sc.build(cfg)
     state, _ = st.initial_state(None)
     key = jax.random.PRNGKey(cfg["seed"])
     dt, t = cfg["dt"], 0.0

@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 import insr  # noqa: E402
 from _common import machine_line, peak_rss_mb, print_table  # noqa: E402
 from insr.config import merge  # noqa: E402
-from insr.elasticity.scenarios import ELASTIC_SCENARIOS, build_elastic  # noqa: E402
+from insr.scenarios import get as get_scenario  # noqa: E402
 from insr.reference.fem_elastic import ElasticFEM, stretch_benchmark_2d, stretch_eval_points  # noqa: E402
 
 LAM, MU = 1.0, 1000.0
@@ -78,9 +78,9 @@ def main():
 
     from insr.config import parse_overrides
 
-    sc = {s.name: s for s in ELASTIC_SCENARIOS}["elastic_stretch_2d"]
+    sc = get_scenario("elastic_stretch_2d")
     cfg = merge(sc.defaults, parse_overrides(args.set))
-    st = build_elastic(cfg)
+    st = sc.build(cfg)
     t0 = time.perf_counter()
     state, _ = st.initial_state(None)
     t, infos = 0.0, []

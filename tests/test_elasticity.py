@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from insr.config import ConfigError, merge
+from insr.scenarios import get as get_scenario  # the registry (imports insr.elasticity.scenarios)
 from insr.elasticity import LBFGS, ElasticStepper, Material, PlaneHandle, RestShape
 from insr.elasticity.scenarios import ELASTIC_SCENARIOS, build_elastic
 from insr.fields import Siren
@@ -192,13 +193,12 @@ def test_penalty_handles_hold_within_the_penalty():
 # configuration
 # --------------------------------------------------------------------------------------
 def _cfg(name, **updates):
-    s = {s.name: s for s in ELASTIC_SCENARIOS}[name]
-    return merge(s.defaults, updates)
+    return merge(get_scenario(name).defaults, updates)
 
 
 @pytest.mark.parametrize("scenario", [s.name for s in ELASTIC_SCENARIOS])
 def test_default_configs_build(scenario):
-    st = build_elastic(_cfg(scenario))
+    st = get_scenario(scenario).build(_cfg(scenario))
     assert st.state_bytes() == 4 * st.num_params
     assert st.dim == (3 if scenario.endswith("3d") else 2)
 

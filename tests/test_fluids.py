@@ -7,7 +7,6 @@ points keep the file fast; the scenarios' defaults use the paper's 3×32 network
 import math
 
 import insr  # noqa: F401  (sets OPENBLAS_NUM_THREADS before NumPy)
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,7 +15,8 @@ import pytest
 import insr.scenarios  # noqa: F401  (import order: the fluid scenarios are registered from there)
 from insr.config import ConfigError
 from insr.fields import Siren
-from insr.fluids import FluidStepper, pressure_blocks
+from insr.fluids import FluidStepper
+from insr.reference.fluid_grid import evaluation_points
 from insr.fluids.scenarios import FLUID_SCENARIOS, build_taylor_green, build_two_vortices
 from insr.geometry import Box, Sampler
 from insr.reference import flows
@@ -34,7 +34,7 @@ def _nets(seed=0):
             Siren(2, 1, W, D, omega0=OMEGA, key=jax.random.PRNGKey(seed + 1)))
 
 
-def _stepper(nu=0.0, max_iters=4, **kw):
+def _stepper(nu=0.0, max_iters=20, **kw):
     u, p = _nets()
     return FluidStepper(u, p, LevenbergMarquardt(max_iters=max_iters, ftol=1e-7, tau=1e-4),
                         Sampler(DOMAIN, N, "uniform"), velocity0=flows.taylor_green_velocity, nu=nu,
@@ -53,25 +53,6 @@ def euler():
     return st, state, info
 
 
-def test_neumann_poisson_manufactured():
-    """∇²p = −2π² cos(πx)cos(πy), ∂p/∂n = 0, mean p = 0  ⇒  p = cos(πx)cos(πy)."""
-    net = Siren(2, 1, W, D, omega0=OMEGA, key=jax.random.PRNGKey(0))
-    params, static = eqx.partition(net, eqx.is_array)
-    pfun = lambda th, x: eqx.combine(th, static)(x)[0]
-    exact = lambda x: jnp.cos(jnp.pi * x[..., 0]) * jnp.cos(jnp.pi * x[..., 1])
-    blocks = pressure_blocks(pfun, lambda a, x: (-2 * jnp.pi**2 * exact(x))[None], Sampler(DOMAIN, 600),
-                             lambda key: DOMAIN.boundary_points(key, 64))
-    solve = jax.jit(lambda th, k: LevenbergMarquardt(max_iters=60, ftol=1e-10, tau=1e-4).solve(blocks, th, None, k))
-    th, stats = solve(params, jax.random.PRNGKey(1))
-    x = jnp.asarray(DOMAIN.grid(64))
-    p = jax.vmap(pfun, (None, 0))(th, x)
-    # Solution amplitude 1, mean square 1/4: require a relative L2 error below 2 %
-    # (measured ~0.2 %), and the free constant fixed by the mean penalty.
-    rel = float(jnp.sqrt(jnp.mean((p - exact(x)) ** 2) / jnp.mean(exact(x) ** 2)))
-    assert rel < 0.02, rel
-    assert abs(float(jnp.mean(p))) < 0.01
-
-
 def test_initial_fit(euler):
     st, state, info = euler
     m = st.metrics(state, 0.0)
@@ -83,10 +64,12 @@ def test_initial_fit(euler):
     assert st.state_bytes() == 4 * (626 + 609)
 
 
+C = 0.02
+
+
 def _grad_bump(x):
-    """c·∇φ with φ = cos(πx)cos(πy): curl-free, ∂φ/∂n = 0 on the walls."""
-    c = 0.02
-    return c * jnp.pi * jnp.stack([-jnp.sin(jnp.pi * x[0]) * jnp.cos(jnp.pi * x[1]),
+    """c·∇φ with φ = cos(πx)cos(πy): curl-free, ∂φ/∂n = 0 on the walls, zero mean."""
+    return C * jnp.pi * jnp.stack([-jnp.sin(jnp.pi * x[0]) * jnp.cos(jnp.pi * x[1]),
                                    -jnp.cos(jnp.pi * x[0]) * jnp.sin(jnp.pi * x[1])])
 
 
@@ -94,29 +77,44 @@ def _u_star(x):
     return flows.taylor_green_velocity(x) + _grad_bump(x)
 
 
-def test_projection_removes_divergence(euler):
+@pytest.fixture(scope="module")
+def projected(euler):
+    st, state, _ = euler
+    return st.project(state, _u_star, DT, jax.random.PRNGKey(3))
+
+
+def test_neumann_pressure_manufactured(euler, projected):
+    """The Poisson sub-step of the projection solves ∇²p = ∇·u*/Δt = (c/Δt)∇²φ with
+    ∂p/∂n = 0 and zero mean: its exact solution is p = (c/Δt)·cos(πx)cos(πy)."""
+    st, _, _ = euler
+    new, info = projected
+    pts = evaluation_points(64).reshape(-1, 2)
+    p = st.evaluate(new, pts)[:, 2].astype(np.float64)
+    exact = C / DT * np.cos(np.pi * pts[:, 0]) * np.cos(np.pi * pts[:, 1])
+    rel = np.sqrt(np.mean((p - exact) ** 2) / np.mean(exact**2))
+    # Relative L2 error ≤ 2 % (measured 0.45 %); the free constant is fixed by the mean penalty.
+    assert rel < 0.02, rel
+    assert abs(np.mean(p)) < 0.01 * np.max(np.abs(exact))
+
+
+def test_projection_removes_divergence(euler, projected):
     """Projecting u* = u_TG + c∇φ (∇·u* = −2π²c·φ, RMS ≈ 0.2) must return ≈ u_TG.
 
     Tolerance: the projected field is a network fitted by least squares, so its
     divergence cannot be smaller than that of the network fitted to the exactly
-    divergence-free u_TG at t = 0 (autodiff divergence of the fit, RMS ~1e-3 here).
-    We require RMS ∇·u ≤ 5× that floor and ≤ 5 % of the input's divergence, and the
-    velocity back at u_TG to a relative L2 error of 2 %."""
+    divergence-free u_TG at t = 0 (autodiff divergence of the fit, RMS ~6e-4 here).
+    We require RMS ∇·u ≤ 5× that floor and ≤ 2 % of the input's divergence (measured:
+    2.4× and 0.8 %), and the velocity back at u_TG to a relative L2 error of 2 %."""
     st, state, _ = euler
-    pts = np.asarray(DOMAIN.grid(64))
-    div_in = np.asarray(jax.vmap(lambda x: jnp.trace(jax.jacfwd(_u_star)(x)))(jnp.asarray(pts)))
+    new, info = projected
+    pts = jnp.asarray(evaluation_points(64).reshape(-1, 2))
+    div_in = np.asarray(jax.vmap(lambda x: jnp.trace(jax.jacfwd(_u_star)(x)))(pts))
     floor = st.metrics(state, 0.0)["div_rms"]
-    new, info = st.project(state, _u_star, DT, jax.random.PRNGKey(3))
-    _, div_out, _ = st.diagnostics(new, pts)
-    rms_in, rms_out = np.sqrt(np.mean(div_in**2)), np.sqrt(np.mean(div_out**2))
-    assert rms_out < 0.05 * rms_in, (rms_in, rms_out)
+    m = st.metrics(new, 0.0)  # on the 64² cell centres, like the floor
+    rms_in, rms_out = float(np.sqrt(np.mean(div_in**2))), m["div_rms"]
+    assert rms_out < 0.02 * rms_in, (rms_in, rms_out)
     assert rms_out < 5 * floor, (floor, rms_out)
-    m = st.metrics(new, 0.0)
     assert m["rel_l2"] < 0.02, m
-    # The pressure absorbed the gradient: Δt·p ≈ c·φ (+ the Taylor–Green pressure·Δt).
-    p = st.evaluate(new, pts)[:, 2]
-    phi = 0.02 * np.cos(np.pi * pts[:, 0]) * np.cos(np.pi * pts[:, 1])
-    assert np.sqrt(np.mean((DT * p - phi) ** 2)) < 0.1 * np.sqrt(np.mean(phi**2))
 
 
 def test_taylor_green_preserved(euler, tmp_path):
@@ -124,8 +122,8 @@ def test_taylor_green_preserved(euler, tmp_path):
     st, _, _ = euler
     traj = simulate(st, dt=DT, steps=3, key=jax.random.PRNGKey(7), saveat=SaveAt(1), run_dir=tmp_path)
     m0, m3 = traj.metrics[0], traj.metrics[-1]
-    # Measured with these nets: rel. L2 ~3e-3 after 3 steps (the 256² grid's splitting error
-    # at this Δt is 2e-3); energy loss ~0.3 %.
+    # Measured with these nets: rel. L2 2.0e-3 after 3 steps (the 256² grid's error, the
+    # splitting error at this Δt, is 2e-3 too); energy retained 99.6 %.
     assert m3["rel_l2"] < 0.02, m3
     assert m3["kinetic_energy"] / m0["kinetic_energy"] > 0.98
     assert m3["div_rms"] < 0.05
@@ -134,11 +132,11 @@ def test_taylor_green_preserved(euler, tmp_path):
     assert (tmp_path / "metrics.csv").exists()
 
 
-def test_viscous_decay_rate():
+def test_viscous_decay_rate(euler):
     """With ν > 0 the amplitude of u_TG decays as exp(−2νπ²t) (implicit Euler: (1 + 2νπ²Δt)^−n)."""
     nu = 0.05
     st = _stepper(nu=nu)
-    state, _ = st.initial_state(jax.random.PRNGKey(2))
+    state = euler[1]  # same networks: reuse the fitted initial state
     pts = np.asarray(DOMAIN.grid(48))
     u0 = np.asarray(flows.taylor_green_velocity(pts.astype(np.float64)))
 
@@ -154,7 +152,7 @@ def test_viscous_decay_rate():
     rate = -math.log(a[-1] / a[0]) / (steps * DT)
     expected = flows.taylor_green_decay_rate(nu)  # 0.987
     implicit = math.log(1 + expected * DT) / DT  # 0.963, the backward-Euler rate
-    # The rate lies within 5 % of both (inviscid splitting loses ~0.02/unit time).
+    # Measured 0.975: within 5 % of both (the inviscid splitting alone loses ~0.01/unit time).
     assert rate == pytest.approx(expected, rel=0.05), (rate, expected, implicit, a)
     assert rate == pytest.approx(implicit, rel=0.05)
 

@@ -192,7 +192,7 @@ class FluidStepper:
 
     def __init__(self, velocity: eqx.Module, pressure: eqx.Module, solver, sampler: Sampler, *,
                  velocity0: Callable, density: eqx.Module | None = None, density0: Callable | None = None,
-                 nu: float = 0.0, walls: str = "hard", backtrace: str = "euler", advection: str = "fit",
+                 nu: float = 0.0, walls: str = "hard", backtrace: str = "euler", advection: str = "compose",
                  boundary_sampler=None, boundary_weight: float = 1.0, mean_weight: float = 1.0,
                  init_solver=None, init_sampler: Sampler | None = None, pressure_solver=None, exact_velocity: Callable | None = None,
                  exact_pressure: Callable | None = None, reference: Callable | None = None,
