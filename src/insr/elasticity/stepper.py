@@ -783,25 +783,26 @@ def _frame_3d(stepper, x, t, lims):
 
     fig = Figure(figsize=(6, 5), dpi=100)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1, projection="3d")
+    # obstacles first and no depth sorting between collections: the body is drawn over them
+    ax = fig.add_subplot(1, 1, 1, projection="3d", computed_zorder=False)
+    (x0, x1), (y0, y1), (z0, z1) = lims
+    for c in stepper.contacts:
+        if isinstance(c, PlaneContact) and abs(c.normal[2]) > 0.9:
+            z = c.offset / c.normal[2]
+            g = np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]])
+            ax.add_collection3d(Poly3DCollection([g], facecolors=(0.7, 0.7, 0.7, 0.6), edgecolors="none", zorder=1))
+        elif isinstance(c, SphereContact):
+            u, v = np.mgrid[0:2 * np.pi:24j, 0:np.pi:12j]
+            ax.plot_surface(c.center[0] + c.radius * np.cos(u) * np.sin(v),
+                            c.center[1] + c.radius * np.sin(u) * np.sin(v),
+                            c.center[2] + c.radius * np.cos(v), color="0.6", alpha=0.6, linewidth=0, zorder=1)
     tri = x[stepper.rest.boundary]  # (k, 3, 3), outward oriented
     nrm = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-12)
     light = np.array([0.4, -0.5, 0.77])
     shade = 0.35 + 0.65 * np.clip(nrm @ (light / np.linalg.norm(light)), 0, 1)
     colors = np.column_stack([0.85 * shade, 0.55 * shade, 0.35 * shade, np.ones_like(shade)])
-    ax.add_collection3d(Poly3DCollection(tri, facecolors=colors, edgecolors="none"))
-    (x0, x1), (y0, y1), (z0, z1) = lims
-    for c in stepper.contacts:
-        if isinstance(c, PlaneContact) and abs(c.normal[2]) > 0.9:
-            z = c.offset / c.normal[2]
-            g = np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]])
-            ax.add_collection3d(Poly3DCollection([g], facecolors=(0.7, 0.7, 0.7, 0.5), edgecolors="none"))
-        elif isinstance(c, SphereContact):
-            u, v = np.mgrid[0:2 * np.pi:24j, 0:np.pi:12j]
-            ax.plot_surface(c.center[0] + c.radius * np.cos(u) * np.sin(v),
-                            c.center[1] + c.radius * np.sin(u) * np.sin(v),
-                            c.center[2] + c.radius * np.cos(v), color="0.6", alpha=0.6, linewidth=0)
+    ax.add_collection3d(Poly3DCollection(tri, facecolors=colors, edgecolors="none", zorder=2))
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_zlim(z0, z1)
