@@ -105,6 +105,7 @@ def elastic_defaults(name: str, dim: int, *, dt: float, steps: int, samples: int
         "samples": samples,
         "sampling": "uniform",
         "extrapolate": False,
+        "rounds": 1,
         "seed": 0,
         "save_every": 1,
         "output": {"images": True, "paraview": True, "ply": True},
@@ -242,6 +243,8 @@ def build_elastic(cfg: dict) -> ElasticStepper:
     if cfg["sampling"] != "uniform" and rest.box is None:
         raise _err("sampling", "'uniform' for a mesh rest shape", cfg["sampling"])
     opt = _optimizer(cfg, material, cfg["quasi_static"], gravity)
+    if cfg["rounds"] < 1:
+        raise _err("rounds", "an integer ≥ 1", cfg["rounds"])
     f = cfg["field"]
     try:
         field = Siren(dim, dim, f["width"], f["depth"], omega0=f["omega0"], fast_sine=f["fast_sine"],
@@ -249,7 +252,8 @@ def build_elastic(cfg: dict) -> ElasticStepper:
         return ElasticStepper(field, rest, material, opt, gravity=gravity, contacts=contacts, handles=handles,
                               dirichlet=mode, handle_stiffness=cfg["handles"]["stiffness"],
                               handle_samples=cfg["handles"]["samples"], quasi_static=cfg["quasi_static"],
-                              samples=cfg["samples"], sampling=cfg["sampling"], extrapolate=cfg["extrapolate"])
+                              samples=cfg["samples"], sampling=cfg["sampling"], extrapolate=cfg["extrapolate"],
+                              rounds=cfg["rounds"])
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise

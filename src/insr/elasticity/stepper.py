@@ -435,7 +435,7 @@ class ElasticStepper:
                  handles: Sequence[PlaneHandle] = (), dirichlet: str = "penalty",
                  handle_stiffness: float = 1e4, handle_samples: int = 256, quasi_static: bool = False,
                  samples: int = 2000, sampling: str = "uniform", extrapolate: bool = False,
-                 metric_points: int = 4096):
+                 rounds: int = 1, metric_points: int = 4096):
         d = rest.dim
         if getattr(field, "in_dim", d) != d or getattr(field, "out_dim", d) != d:
             raise ValueError(f"the deformation network must map R^{d} → R^{d}, got "
@@ -447,6 +447,9 @@ class ElasticStepper:
         self.channel_names = ("phi_x", "phi_y", "phi_z")[:d]
         self.quasi_static = bool(quasi_static)
         self.extrapolate = bool(extrapolate)
+        if int(rounds) < 1:
+            raise ValueError(f"rounds must be ≥ 1, got {rounds!r}")
+        self.rounds = int(rounds)
         b = np.zeros(d) if gravity is None else np.asarray(gravity, np.float64)
         if b.shape != (d,) or not np.all(np.isfinite(b)):
             raise ValueError(f"gravity must be {d} finite numbers, got {gravity!r}")
@@ -566,15 +569,30 @@ class ElasticStepper:
 
             return objective
 
-        def step(params, prev, dt_prev, t, dt, key):
+        def solve_once(guess, params, prev, dt_prev, t, dt, key):
             xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
-            guess = jax.tree.map(lambda a, c: 2 * a - c, params, prev) if self.extrapolate else params
             if self._resample:
                 blocks = (Block(inline_residual, self._volume_sampler, 1.0, "energy"),) + self._handle_blocks
                 return solver.solve(blocks, guess, (t + dt, dt, params, prev, dt_prev, t), ks)
             if not scalar:
                 return solver.solve(blocks, guess, args, ks)
             return solver.minimize(scalar_objective(xt, blocks, sample_blocks(blocks, ks), args), guess)
+
+        rounds = self.rounds
+
+        def step(params, prev, dt_prev, t, dt, key):
+            guess = jax.tree.map(lambda a, c: 2 * a - c, params, prev) if self.extrapolate else params
+            if rounds == 1:
+                return solve_once(guess, params, prev, dt_prev, t, dt, key)
+
+            def one_round(carry, k):
+                p, its = carry
+                p, st = solve_once(p, params, prev, dt_prev, t, dt, k)
+                return (p, its + st.iterations), (st.loss_initial, st.loss, st.converged)
+
+            (p, its), (l0, l1, conv) = jax.lax.scan(one_round, (guess, jnp.asarray(0)),
+                                                   jax.random.split(key, rounds))
+            return p, SolveStats(its, l0[0], l1[-1], conv[-1])
 
         def loss_grad(p, params, prev, dt_prev, t, dt, key):
             xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
