@@ -12,14 +12,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import insr.scenarios  # noqa: F401  (import order: the fluid scenarios are registered from there)
 from insr.config import ConfigError
 from insr.fields import Siren
 from insr.fluids import FluidStepper
-from insr.reference.fluid_grid import evaluation_points
 from insr.fluids.scenarios import FLUID_SCENARIOS, build_taylor_green, build_two_vortices
 from insr.geometry import Box, Sampler
 from insr.reference import flows
+from insr.reference.fluid_grid import evaluation_points
 from insr.simulate import SaveAt, simulate
 from insr.solvers import LevenbergMarquardt
 

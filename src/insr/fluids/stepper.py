@@ -22,8 +22,8 @@ points M_k:
    midpoint trace ``X = clamp(x − Δt·uⁿ(clamp(x − ½Δt·uⁿ(x))))`` (``"rk2"``);
    the advected field is ``u_adv(x) = uⁿ(X(x))`` — the previous network evaluated at
    the departure point, no interpolation.  ``advection="fit"`` (the paper's) fits a
-   velocity network u* to it:  r = u_θ(x) − u_adv(x).  ``advection="compose"`` (ν = 0
-   only) skips this solve and uses u* = uⁿ∘X itself, exactly, in steps 3–4 (its
+   velocity network u* to it:  r = u_θ(x) − u_adv(x).  ``advection="compose"`` (the
+   default; ν = 0 only) skips this solve and uses u* = uⁿ∘X itself, exactly, in steps 3–4 (its
    divergence by automatic differentiation through the composition): one fewer
    solve and one fewer fitting error.
 2. **Viscosity** (ν > 0, implicit Euler):  (I − νΔt∇²) u* = u_adv, free-slip walls.
@@ -194,9 +194,9 @@ class FluidStepper:
                  velocity0: Callable, density: eqx.Module | None = None, density0: Callable | None = None,
                  nu: float = 0.0, walls: str = "hard", backtrace: str = "euler", advection: str = "compose",
                  boundary_sampler=None, boundary_weight: float = 1.0, mean_weight: float = 1.0,
-                 init_solver=None, init_sampler: Sampler | None = None, pressure_solver=None, exact_velocity: Callable | None = None,
-                 exact_pressure: Callable | None = None, reference: Callable | None = None,
-                 eval_resolution: int = 256):
+                 init_solver=None, init_sampler: Sampler | None = None, pressure_solver=None,
+                 exact_velocity: Callable | None = None, exact_pressure: Callable | None = None,
+                 reference: Callable | None = None, eval_resolution: int = 256):
         domain = sampler.domain
         if domain.dim != 2:
             raise ValueError(f"FluidStepper needs a 2D box, got a {domain.dim}D domain")
@@ -531,7 +531,8 @@ def field_images(stepper: FluidStepper, state, resolution: int = 128) -> dict:
     return out
 
 
-_PANELS = {"vorticity": ("RdBu_r", "vorticity ω"), "speed": ("viridis", "speed |u|"), "density": ("magma", "density ρ")}
+_PANELS = {"vorticity": ("RdBu_r", "vorticity ω"), "speed": ("viridis", "speed |u|"),
+           "density": ("magma", "density ρ")}
 
 
 def _limits(images: list[dict]) -> dict:
