@@ -435,7 +435,7 @@ class ElasticStepper:
                  handles: Sequence[PlaneHandle] = (), dirichlet: str = "penalty",
                  handle_stiffness: float = 1e4, handle_samples: int = 256, quasi_static: bool = False,
                  samples: int = 2000, sampling: str = "uniform", extrapolate: bool = False,
-                 rounds: int = 1, metric_points: int = 4096):
+                 rounds: int = 1, predictor: bool = True, metric_points: int = 4096):
         d = rest.dim
         if getattr(field, "in_dim", d) != d or getattr(field, "out_dim", d) != d:
             raise ValueError(f"the deformation network must map R^{d} → R^{d}, got "
@@ -559,6 +559,21 @@ class ElasticStepper:
             blocks = (Block(energy_residual, lambda k: xt, 1.0, "energy"),) + self._handle_blocks
             return xt, blocks, (t + dt, dt), ks
 
+        # Predictor: shift the output bias by the mean inertial displacement
+        # mean_X(φ̂ + Δt²b − φⁿ), i.e. start from the ballistic translation (exact for free
+        # fall).  Without it Gauss–Newton cannot see an obstacle before the body touches it
+        # (max(0, p) has zero slope outside), so the first steps into contact were rejected
+        # until λ had grown ~10⁶-fold.  Only without handles (a translation would move them).
+        use_predictor = dynamic and not self.handles and bool(predictor)
+        pred_x = jnp.asarray(rest.quadrature(256))
+
+        def predict(guess, params, prev, dt_prev, t, dt):
+            if not use_predictor:
+                return guess
+            cur = jax.vmap(lambda y: phi(params, y, t))(pred_x)
+            shift = jnp.mean(targets(params, prev, dt_prev, t, dt, pred_x) - cur, axis=0)
+            return eqx.tree_at(lambda q: q.layers[-1].bias, guess, guess.layers[-1].bias + shift)
+
         def scalar_objective(xt, blocks, pts, args):
             def objective(p):
                 r, e = jax.vmap(point_terms, in_axes=(None, 0, None))(p, xt, args)
@@ -582,17 +597,18 @@ class ElasticStepper:
 
         def step(params, prev, dt_prev, t, dt, key):
             guess = jax.tree.map(lambda a, c: 2 * a - c, params, prev) if self.extrapolate else params
+            guess = predict(guess, params, prev, dt_prev, t, dt)
             if rounds == 1:
                 return solve_once(guess, params, prev, dt_prev, t, dt, key)
 
-            def one_round(carry, k):
-                p, its = carry
+            # Unrolled on purpose: with lax.scan around the solve, XLA:CPU deadlocked
+            # (0 % CPU) in 3D, where the polar rotation uses LAPACK's SVD (JAX 0.10).
+            p, its, first = guess, 0, None
+            for k in jax.random.split(key, rounds):
                 p, st = solve_once(p, params, prev, dt_prev, t, dt, k)
-                return (p, its + st.iterations), (st.loss_initial, st.loss, st.converged)
-
-            (p, its), (l0, l1, conv) = jax.lax.scan(one_round, (guess, jnp.asarray(0)),
-                                                   jax.random.split(key, rounds))
-            return p, SolveStats(its, l0[0], l1[-1], conv[-1])
+                its = its + st.iterations
+                first = st.loss_initial if first is None else first
+            return p, SolveStats(its, first, st.loss, st.converged)
 
         def loss_grad(p, params, prev, dt_prev, t, dt, key):
             xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
