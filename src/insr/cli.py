@@ -1,4 +1,4 @@
-"""The ``insr`` command line: run, resume, eval, list.
+"""The ``insr`` command line: run, resume, eval, reproduce, list.
 
 Bad input (unknown scenario or key, bad values, missing run directories, points
 of the wrong shape) prints one line ``insr: error: …`` and exits with status 2.
@@ -142,6 +142,18 @@ def cmd_eval(args) -> None:
           f"{len(points)} points; channels {', '.join(stepper.channel_names)} → {args.out}", file=sys.stderr)
 
 
+def cmd_reproduce(args) -> None:
+    from insr.reproduce import ReproduceError, reproduce
+
+    profile = "tiny" if args.tiny else "quick" if args.quick else "full"
+    out = Path(args.out or f"reproduce-{profile}")
+    command = "insr " + " ".join(sys.argv[1:]) if sys.argv[1:] and sys.argv[1] == "reproduce" else "insr reproduce"
+    try:
+        reproduce(out, profile=profile, only=args.only, progress=not args.quiet, command=command)
+    except ReproduceError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_list(args) -> None:
     from insr import scenarios
 
@@ -175,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--points", required=True, help=".npy file of shape (n, d)")
     e.add_argument("--out", required=True, help=".npy file to write, shape (n, channels)")
     e.set_defaults(func=cmd_eval)
+    rp = sub.add_parser("reproduce", help="run the paper's examples with ours and the classical solvers; "
+                                          "write report.md and report.html")
+    rp.add_argument("--quick", action="store_true", help="reduced steps and samples (about 15 min on 2 cores)")
+    rp.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # seconds-long smoke test
+    rp.add_argument("--only", nargs="+", metavar="NAME", help="run only these examples")
+    rp.add_argument("--out", help="output directory (default reproduce-full / reproduce-quick)")
+    rp.add_argument("--quiet", action="store_true", help="no per-step progress bars")
+    rp.set_defaults(func=cmd_reproduce)
     ls = sub.add_parser("list", help="list the built-in scenarios")
     ls.set_defaults(func=cmd_list)
     return p

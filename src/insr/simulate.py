@@ -125,7 +125,8 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
     With ``run_dir`` every step is checkpointed atomically and its metrics row
     appended; with ``resume=True`` the run continues from the checkpoint there
     (the result equals an uninterrupted run).  ``callbacks`` are called as
-    ``cb(step, t, state, row)`` after every step.
+    ``cb(step, t, state, row)`` after every step.  ``progress``: ``True`` for a
+    progress bar on stderr, or a string to use as the bar's label.
     """
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
@@ -182,7 +183,8 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
         record(0, t, state, {"step": 0, "t": 0.0, **info, "step_time": wall, "wall_time": wall,
                              **stepper.metrics(state, 0.0)})
 
-    bar = ProgressBar(steps, start=start) if progress else None
+    label = progress if isinstance(progress, str) else "insr"
+    bar = ProgressBar(steps, start=start, label=label) if progress else None
     for n in range(start, steps):
         t0 = time.perf_counter()
         state, info = stepper.step(state, t, dt, jax.random.fold_in(key, n + 1))

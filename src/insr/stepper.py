@@ -107,6 +107,11 @@ class FieldStepper:
     def state_bytes(self) -> int:
         return 4 * self._num_params
 
+    @property
+    def num_params(self) -> int:
+        """Trainable parameters of the field."""
+        return self._num_params
+
     def initial_state(self, key):
         params, stats = self._fit_ic(self.params0, key)
         return {"u": params, "u_prev": params}, _stats_dict(stats)

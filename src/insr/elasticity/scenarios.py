@@ -50,7 +50,7 @@ import os
 
 import jax
 
-from insr.config import ConfigError
+from insr.config import ConfigError, merge
 from insr.fields import Siren
 from insr.geometry.mesh import MeshError, bunny_like_mesh, load_mesh
 from insr.physics.elastic_energy import PlaneContact, SphereContact
@@ -312,3 +312,12 @@ def defaults(name: str) -> dict:
         if s.name == name:
             return copy.deepcopy(s.defaults)
     raise KeyError(name)
+
+
+def physics_from_config(cfg: dict):
+    """``(rest shape, material, gravity, contacts)`` of an elasticity config, validated as
+    :func:`build_elastic` does: what a classical reference solver needs to solve the
+    same problem (:mod:`insr.reproduce.elastic`)."""
+    cfg = merge(defaults(cfg["scenario"]), cfg) if cfg.get("scenario") in {s.name for s in ELASTIC_SCENARIOS} else cfg
+    rest = _rest_shape(cfg)
+    return rest, _material(cfg, rest.dim), _numbers("gravity", cfg["gravity"], rest.dim), _contacts(cfg, rest.dim)

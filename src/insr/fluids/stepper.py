@@ -375,6 +375,11 @@ class FluidStepper:
         """Parameters × 4 bytes (float32), velocity + pressure (+ density) networks."""
         return 4 * self._num_params
 
+    @property
+    def num_params(self) -> int:
+        """Trainable parameters of all networks (velocity, pressure, density)."""
+        return self._num_params
+
     def _init_impl(self, template, key):
         ku, kp, kr = jax.random.split(key, 3)
         u, su = self.init_solver.solve(self._ic_u_blocks, template["u"], None, ku)

@@ -1,0 +1,202 @@
+"""The pieces every reproduced example uses: the example record, a per-example context
+that caches finished work, and helpers that run a built-in scenario or time the paper's
+Adam loop.
+
+Resumability: every table row is written to ``<example>/rows/<id>.json`` (atomically) the
+moment it is computed, and neural runs keep their checkpoints in ``<example>/<id>/``; a
+rerun reads finished rows and resumes unfinished runs from their last step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from insr.io.checkpoint import atomic_write_text
+
+PROFILES = ("full", "quick", "tiny")
+
+# Row kinds, in the order tables list them.  "sweep" rows only feed the curves.
+KINDS = ("ours", "ours-adam", "same-memory", "same-error", "reference", "sweep")
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """A number quoted from the paper (Chen et al., ICML 2023) with its hardware."""
+
+    method: str
+    error: float | None
+    wall: str
+    memory: str
+    hardware: str = "one RTX 3090 GPU"
+    kind: str = ""  # "ours" / "same-memory" / "same-error": matched against our rows
+
+
+@dataclass(frozen=True)
+class Example:
+    """One paper example: how to run it (``run(ctx) -> rows``) at each profile's sizes."""
+
+    name: str
+    title: str
+    metric: str  # definition of the error column: norm, points, time
+    paper: tuple  # of PaperRow
+    sizes: dict  # profile -> dict of sizes, passed to run() as ctx.sizes
+    estimate_s: dict  # profile -> expected seconds on 2 CPU cores (measured)
+    run: Callable
+    benchmark: str = ""  # the equivalent stand-alone benchmark command
+
+
+@dataclass
+class Context:
+    """Where an example writes (``out``), at which sizes, and how it reports progress."""
+
+    out: Path
+    profile: str
+    sizes: dict
+    log: Callable[[str], None] = print
+    progress: bool = True
+
+    def cached(self, row_id: str, compute: Callable[[], dict]) -> dict:
+        """The row stored under ``row_id``, computing and storing it first if needed."""
+        path = self.out / "rows" / f"{row_id}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        self.log(f"{self.out.name}: {row_id}")
+        row = compute()
+        row["id"] = row_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(row, indent=1))
+        return row
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the report directory (where report.md lives)."""
+        return str(Path(path).resolve().relative_to(self.out.parent.resolve()))
+
+
+def row(method: str, kind: str, *, error=None, wall_s=None, state_bytes=None, note: str = "",
+        series: str | None = None, source: dict | None = None, projected: bool = False, **extra) -> dict:
+    """One result row.  ``series`` names the curve it belongs to (error vs time/memory);
+    ``source`` says which metrics file and column ``error`` was read from."""
+    if kind not in KINDS:
+        raise ValueError(f"row kind must be one of {KINDS}, got {kind!r}")
+    clean = lambda v: None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
+    return {"method": method, "kind": kind, "error": clean(error), "wall_s": clean(wall_s),
+            "state_bytes": state_bytes, "note": note, "series": series, "source": source,
+            "projected": bool(projected), **extra}
+
+
+def smallest_matching(error_of: Callable[[int], float], target: float, start: int, grow: Callable[[int], int],
+                      limit: int, rel_tol: float = 0.05) -> int | None:
+    """Smallest size n ≥ ``start`` (sizes ``start, grow(start), …`` up to ``limit``, then
+    bisection to ``rel_tol``) whose error is ≤ ``target``; errors must fall with n."""
+    lo, n = start, start
+    while n <= limit:
+        if error_of(n) <= target:
+            break
+        lo, n = n, grow(n)
+    else:
+        return None
+    if n == start:
+        return n
+    hi = n
+    while hi - lo > max(2, int(lo * rel_tol)):
+        mid = (lo + hi) // 2
+        if error_of(mid) <= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def run_scenario(ctx: Context, run_id: str, scenario: str, updates: dict, *, outputs: bool = False):
+    """Run a built-in scenario with ``updates`` into ``ctx.out/run_id`` (checkpointed;
+    resumed if a matching checkpoint is there).  Returns ``(stepper, trajectory, config)``;
+    with ``outputs`` also writes the scenario's figures and animation and lists them in
+    ``outputs.json`` there (see :func:`run_artifacts`)."""
+    import jax
+
+    from insr import config as cfgmod
+    from insr.outputs import write_outputs
+    from insr.scenarios import get
+    from insr.simulate import SaveAt, simulate
+
+    sc = get(scenario)
+    cfg = cfgmod.merge(sc.defaults, updates)
+    run_dir = ctx.out / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = run_dir / "config.json"
+    resume = (run_dir / "checkpoint.npz").is_file() and cfg_path.is_file() and json.loads(cfg_path.read_text()) == cfg
+    atomic_write_text(cfg_path, json.dumps(cfg, indent=2))
+    stepper = sc.build(cfg)
+    traj = simulate(stepper, dt=cfg["dt"], steps=cfg["steps"], key=jax.random.PRNGKey(cfg["seed"]),
+                    saveat=SaveAt(cfg.get("save_every", 1)), run_dir=run_dir, resume=resume,
+                    progress=f"{ctx.out.name}/{run_id}" if ctx.progress else False)
+    if outputs:
+        written = [ctx.rel(p) for p in write_outputs(cfg, traj, run_dir)]
+        atomic_write_text(run_dir / "outputs.json", json.dumps(written))
+    return stepper, traj, cfg
+
+
+def metrics_value(ctx: Context, run_id: str, column: str, step: int | None = None) -> tuple[float, dict]:
+    """``column`` of ``metrics.csv`` in run ``run_id`` at ``step`` (default: the last row),
+    with the source record the report cites."""
+    from insr.simulate import read_metrics
+
+    path = ctx.out / run_id / "metrics.csv"
+    rows = read_metrics(path)
+    r = rows[-1] if step is None else next(r for r in rows if r["step"] == step)
+    return float(r[column]), {"file": ctx.rel(path), "column": column, "step": int(r["step"])}
+
+
+def run_wall(traj) -> tuple[float, float]:
+    """(total wall seconds incl. the initial fit and compilation, mean seconds per step
+    after the first step)."""
+    m = traj.metrics
+    later = [r["step_time"] for r in m[2:]] or [r["step_time"] for r in m[1:]] or [m[0]["step_time"]]
+    return float(m[-1]["wall_time"]), float(sum(later) / len(later))
+
+
+def adam_probe(ctx: Context, run_id: str, scenario: str, updates: dict, iters: int, steps_total: int,
+               cap: int = 20_000) -> dict:
+    """Time the paper-faithful Adam loop: run 2 steps of ``scenario`` with Adam stopped
+    after ``iters`` iterations per solve, take the second step's seconds per iteration and
+    project ``cap`` iterations per solve over ``steps_total`` steps (the paper's Adam loop
+    runs until its learning rate decays, at most 20,000 iterations).  Projections are
+    labelled as such in the report."""
+    from insr.simulate import read_metrics
+
+    upd = dict(updates)
+    upd["steps"] = 2
+    st, traj, _ = run_scenario(ctx, run_id, scenario, upd)
+    last = read_metrics(ctx.out / run_id / "metrics.csv")[-1]
+    per_it = last["step_time"] / max(1, last["iterations"])
+    per_step = per_it * cap * max(1.0, last["iterations"] / iters)
+    return {"state_bytes": st.state_bytes(), "per_iteration_s": per_it, "iterations_timed": int(last["iterations"]),
+            "projected_step_s": per_step, "projected_total_s": per_step * steps_total}
+
+
+def timed(fn, *args, **kwargs):
+    """(result, seconds)."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def run_artifacts(example_dir: Path) -> tuple[list, list, dict]:
+    """(figures, animations, configs) of the neural runs in an example directory, from
+    their ``outputs.json`` and ``config.json`` (paths relative to the report directory)."""
+    figures, animations, configs = [], [], {}
+    for run_dir in sorted(p for p in Path(example_dir).iterdir() if p.is_dir()):
+        if (run_dir / "config.json").is_file():
+            configs[run_dir.name] = json.loads((run_dir / "config.json").read_text())
+        if (run_dir / "outputs.json").is_file():
+            for p in json.loads((run_dir / "outputs.json").read_text()):
+                if p.endswith(".png"):
+                    figures.append(p)
+                elif p.endswith((".mp4", ".gif")):
+                    animations.append(p)
+    return figures, animations, configs
