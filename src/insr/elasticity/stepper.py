@@ -898,7 +898,7 @@ def write_elastic_outputs(stepper, traj, run_dir: Path, output: dict | None = No
         remap[used] = np.arange(len(used))
         for step, x in zip(traj.steps, xs):
             meshio.write(pd / f"surface_{step:06d}.ply",
-                         meshio.Mesh(x[used], [("triangle", remap[stepper.rest.boundary])]), binary=True)
+                         meshio.Mesh(x[used], [("triangle", remap[stepper.rest.boundary].astype(np.int32))]), binary=True)
         written.append(pd)
     if output["images"] and xs:
         fd = run_dir / "frames"
