@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo test test-slow bench reproduce reproduce-quick clean
 
 $(BIN)/insr: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,5 +25,11 @@ test-slow: setup  ## only the slow checks
 bench: setup
 	cd benchmarks && ../$(BIN)/python advection1d.py
 
+reproduce-quick: setup  ## every paper example, reduced sizes (~15 min on 2 cores) -> reproduce-quick/report.html
+	$(BIN)/insr reproduce --quick
+
+reproduce: setup  ## every paper example at the paper's horizons (hours on 2 cores) -> reproduce-full/report.html
+	$(BIN)/insr reproduce
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache reproduce-quick reproduce-full

@@ -2,7 +2,7 @@
 
 For ``elastic_collide_2d`` (unit square onto a disk and the floor; SIREN 2 hidden layers
 of 24 after the first, 1,322 parameters; 1,000 points per step; Levenberg–Marquardt,
-at most 10 iterations) and ``elastic_drop_3d`` (bunny-like mesh onto a plane; 1,371
+at most 20 iterations) and ``elastic_drop_3d`` (bunny-like mesh onto a plane; 1,371
 parameters, 1,000 points) this runs ``--steps`` implicit-Euler steps (Δt = 0.1) and
 reports the first step (it includes JIT compilation) and the mean of the others, with
 the LM iterations per step and the physical sanity metrics at the end (centre of mass,

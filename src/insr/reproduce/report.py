@@ -71,15 +71,15 @@ def verdicts(result: dict) -> list[str]:
         if p["kind"] == "ours" and p["error"] is not None and ours and ours["error"] is not None:
             ok = ours["error"] <= p["error"]
             out.append(f"Our error {ours['error']:.3e} {'meets' if ok else 'MISSES'} the paper's {p['error']:.3e}"
-                       + ("" if result["profile"] == "full" else f" (but this is the {result['profile']} profile: "
-                          "shorter horizon, not comparable)") + ".")
+                       + ("" if result["profile"] == "full" else f" (in the {result['profile']} profile, with reduced sizes: "
+                          "only the full profile is the paper's setup)") + ".")
     same = by_kind.get("same-memory")
     if ours and same and ours["error"] and same["error"]:
         ratio = same["error"] / ours["error"]
         if ratio >= 1:
-            out.append(f"The classical solver of the same memory ({same['method']}) has {ratio:.1f}× our error.")
+            out.append(f"The classical solver of the same memory ({same['method']}) has {ratio:.3g}× our error.")
         else:
-            out.append(f"The classical solver of the same memory ({same['method']}) is {1 / ratio:.1f}× MORE "
+            out.append(f"The classical solver of the same memory ({same['method']}) is {1 / ratio:.3g}× MORE "
                        "accurate than ours.")
     adam = by_kind.get("ours-adam")
     if ours and adam and adam["wall_s"] and ours["wall_s"]:
