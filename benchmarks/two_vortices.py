@@ -31,7 +31,7 @@ Rows: ours; the grid of the same memory (48², cubic and bilinear); the smallest
 grid (halving or doubling from 48, then bisection to ~5 %) whose final velocity MSE is
 at most ours; a 256² grid (the scenario's built-in reference).
 
-    python benchmarks/two_vortices.py --steps 5 --reference 256   # quick check (~3 min on 2 cores)
+    python benchmarks/two_vortices.py --steps 5 --reference 256   # quick check (~4 min on 2 cores)
     python benchmarks/two_vortices.py                             # 50 steps, 1024² reference (~12 min on 2 loaded cores)
 """
 
