@@ -27,11 +27,15 @@ def _grid_error(velocity0, reference_u, n: int, steps: int, interpolation="cubic
 
 
 def _grid_rows(ctx, velocity0, reference_u, target, steps, sweep, density0=None):
+    """Rows of the grid solver: same memory (48², bicubic and bilinear), same error (a size
+    search), and the sweep.  Memory: n² × (u, v, p [, ρ]) × 4 B."""
     from insr.reference.fluid_grid import grid_state_bytes
+
+    channels = 3 if density0 is None else 4
 
     def grid_row(n, kind, label, interpolation="cubic", note=""):
         e, w, ke = _grid_error(velocity0, reference_u, n, steps, interpolation, density0)
-        return row(label, kind, error=e, wall_s=w, state_bytes=grid_state_bytes(n), series=f"grid ({interpolation})",
+        return row(label, kind, error=e, wall_s=w, state_bytes=grid_state_bytes(n, channels), series=f"grid ({interpolation})",
                    note=(note + "; " if note else "") + f"KE retained {ke:.4f}", ke_retained=ke)
 
     rows = [ctx.cached("grid48_cubic", lambda: grid_row(48, "same-memory", "grid 48², bicubic, same memory")),
