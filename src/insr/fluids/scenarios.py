@@ -28,7 +28,7 @@ Defaults (both scenarios)
   LM iteration is dominated by JᵀJ (rows × P², P ≈ 3,300).  The paper does not
   state a per-step count comparable to ours (it resamples every Adam iteration);
   raise ``samples`` freely.
-- Solver: LM with at most ``lm.max_iters = 2`` iterations per sub-step and
+- Solver: LM with at most ``lm.max_iters = 2`` iterations per sub-step (4 for two_vortices) and
   ``lm.tau = 1e-4`` (initial damping relative to max diag JᵀJ; the library default
   1e-6 made the warm-started Poisson solve reject its first several steps); the
   initial fits use ``init.max_iters = 20`` (Taylor–Green: velocity and pressure MSE
