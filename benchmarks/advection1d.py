@@ -33,37 +33,14 @@ from _common import machine_line, peak_rss_mb, print_table  # noqa: E402
 from insr.fields import Siren  # noqa: E402
 from insr.integrators import Midpoint  # noqa: E402
 from insr.problems import Advection1D  # noqa: E402
-from insr.reference.advection_fd import advection_exact, advection_fd_midpoint, gaussian, mae_on  # noqa: E402
+from insr.reproduce.advection import fd_error  # noqa: E402  (memoised: the search and the rows share runs)
+from insr.reproduce.core import smallest_matching  # noqa: E402
+from insr.reference.advection_fd import advection_exact  # noqa: E402
 from insr.config import merge  # noqa: E402
 from insr.scenarios import get as get_scenario  # noqa: E402
 from insr.solvers import AdamPlateau, LevenbergMarquardt  # noqa: E402
 
 A, C, S, LO, HI = 0.25, -1.5, 0.1, -2.0, 2.0
-
-
-def grid_error(n, dt, steps, pts, exact):
-    x, u, wall = advection_fd_midpoint(gaussian(C, S), velocity=A, lo=LO, hi=HI, n_nodes=n, dt=dt, steps=steps)
-    return mae_on(pts, x, u, exact), wall
-
-
-def smallest_matching_grid(target, dt, steps, pts, exact, n_max=80_001):
-    """Smallest node count whose error ≤ target (errors fall monotonically with n here), or None."""
-    lo, hi = 901, None
-    n = 901
-    while n <= n_max:
-        if grid_error(n, dt, steps, pts, exact)[0] <= target:
-            hi = n
-            break
-        lo, n = n, 2 * n - 1
-    if hi is None:
-        return None
-    while hi - lo > max(2, lo // 50):  # bisection to ~2 %
-        mid = (lo + hi) // 2
-        if grid_error(mid, dt, steps, pts, exact)[0] <= target:
-            hi = mid
-        else:
-            lo = mid
-    return hi
 
 
 def main():
@@ -95,16 +72,17 @@ def main():
     iters = sum(r["iterations"] for r in traj.metrics[1:])
     ours_bytes = stepper.state_bytes()
 
-    same_mem_err, same_mem_wall = grid_error(ours_bytes // 4, args.dt, args.steps, pts, exact)
-    n_match = smallest_matching_grid(ours_err, args.dt, args.steps, pts, exact)
-    floor_err, floor_wall = grid_error(80_001, args.dt, args.steps, pts, exact)
+    same_mem_err, same_mem_wall = fd_error(ours_bytes // 4, args.dt, args.steps)
+    n_match = smallest_matching(lambda n: fd_error(n, args.dt, args.steps)[0], ours_err, 901,
+                                lambda n: 2 * n - 1, 80_001, 0.02)
+    floor_err, floor_wall = fd_error(80_001, args.dt, args.steps)
 
     rows = [["ours: SIREN 901 params, LM", f"{ours_err:.5f}", f"{ours_wall:.1f} s", f"{ours_bytes} B",
              f"{iters / args.steps:.1f} LM it/step"],
             ["FD midpoint, same memory (901 nodes)", f"{same_mem_err:.5f}", f"{same_mem_wall:.2f} s",
              f"{901 * 4} B", ""]]
     if n_match:
-        e, w = grid_error(n_match, args.dt, args.steps, pts, exact)
+        e, w = fd_error(n_match, args.dt, args.steps)
         rows.append([f"FD midpoint, same error ({n_match} nodes)", f"{e:.5f}", f"{w:.2f} s", f"{4 * n_match} B", ""])
     else:
         rows.append(["FD midpoint, same error", "none ≤ 80,001 nodes", "", "", ""])

@@ -29,6 +29,7 @@ is at most ours; a 512² grid (the error floor of the splitting at this Δt).
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import insr  # noqa: F401  (sets OPENBLAS_NUM_THREADS=1 before NumPy is imported)
@@ -40,11 +41,13 @@ from insr.fluids.scenarios import TAYLOR_GREEN_DEFAULTS, build_taylor_green  # n
 from insr.reference import flows  # noqa: E402
 from insr.reference.fluid_grid import GridEuler2D, evaluation_points, grid_state_bytes, kinetic_energy  # noqa: E402
 from insr.reference.fluid_grid import velocity_mse  # noqa: E402
+from insr.reproduce.core import smallest_matching  # noqa: E402
 from insr.simulate import SaveAt, simulate  # noqa: E402
 
 EXACT = None  # exact velocity at the 256² evaluation points, filled in main()
 
 
+@functools.lru_cache(maxsize=None)  # the size search and the table rows share runs
 def grid_run(n, dt, steps, interpolation="cubic"):
     """(final MSE, time-averaged MSE, wall time, KE retained) of an n² grid."""
     solver = GridEuler2D(n, interpolation=interpolation)
@@ -52,25 +55,6 @@ def grid_run(n, dt, steps, interpolation="cubic"):
     errs = [velocity_mse(s, EXACT) for s in res.states[1:]]
     ke = kinetic_energy(res.final) / kinetic_energy(res.states[0])
     return errs[-1], float(np.mean(errs)), res.wall_time, ke
-
-
-def smallest_matching_grid(target, dt, steps, n_max=512):
-    """Smallest n whose final MSE ≤ target (errors fall with n here), or None."""
-    lo, n = 48, 48
-    while n <= n_max:
-        if grid_run(n, dt, steps)[0] <= target:
-            break
-        lo, n = n, 2 * n
-    else:
-        return None
-    hi = n
-    while hi - lo > max(2, lo // 20):  # bisection to ~5 %
-        mid = (lo + hi) // 2
-        if grid_run(mid, dt, steps)[0] <= target:
-            hi = mid
-        else:
-            lo = mid
-    return hi
 
 
 def main():
@@ -107,7 +91,7 @@ def main():
         e, a, w, ke = grid_run(48, args.dt, args.steps, interp)
         rows.append([f"grid 48^2 ({interp}), same memory", f"{e:.3e}", f"{a:.3e}", f"{w:.2f} s",
                      f"{grid_state_bytes(48)} B", f"{ke:.4f}", ""])
-    n_match = smallest_matching_grid(ours_err, args.dt, args.steps)
+    n_match = smallest_matching(lambda n: grid_run(n, args.dt, args.steps)[0], ours_err, 48, lambda n: 2 * n, 512)
     if n_match:
         e, a, w, ke = grid_run(n_match, args.dt, args.steps)
         rows.append([f"grid {n_match}^2 (cubic), same error", f"{e:.3e}", f"{a:.3e}", f"{w:.2f} s",

@@ -50,7 +50,7 @@ import os
 
 import jax
 
-from insr.config import ConfigError, merge
+from insr.config import ConfigError
 from insr.fields import Siren
 from insr.geometry.mesh import MeshError, bunny_like_mesh, load_mesh
 from insr.physics.elastic_energy import PlaneContact, SphereContact
@@ -236,9 +236,7 @@ def build_elastic(cfg: dict) -> ElasticStepper:
     """Config → :class:`ElasticStepper`; bad values raise ConfigError naming the key."""
     rest = _rest_shape(cfg)
     dim = rest.dim
-    material = _material(cfg, dim)
-    gravity = _numbers("gravity", cfg["gravity"], dim)
-    contacts = _contacts(cfg, dim)
+    material, gravity, contacts = physics_from_config(cfg, dim)
     handles, mode = _handles(cfg, dim)
     if cfg["sampling"] != "uniform" and rest.box is None:
         raise _err("sampling", "'uniform' for a mesh rest shape", cfg["sampling"])
@@ -320,10 +318,9 @@ def defaults(name: str) -> dict:
     raise KeyError(name)
 
 
-def physics_from_config(cfg: dict):
-    """``(rest shape, material, gravity, contacts)`` of an elasticity config, validated as
-    :func:`build_elastic` does: what a classical reference solver needs to solve the
-    same problem (:mod:`insr.reproduce.elastic`)."""
-    cfg = merge(defaults(cfg["scenario"]), cfg) if cfg.get("scenario") in {s.name for s in ELASTIC_SCENARIOS} else cfg
-    rest = _rest_shape(cfg)
-    return rest, _material(cfg, rest.dim), _numbers("gravity", cfg["gravity"], rest.dim), _contacts(cfg, rest.dim)
+def physics_from_config(cfg: dict, dim: int):
+    """``(material, gravity, contacts)`` of a full elasticity config in ``dim`` dimensions,
+    validated (ConfigError naming the key): the part of :func:`build_elastic` that a
+    classical reference solver needs to solve the same problem on its own mesh
+    (:mod:`insr.reproduce.elastic`)."""
+    return _material(cfg, dim), _numbers("gravity", cfg["gravity"], dim), _contacts(cfg, dim)

@@ -92,7 +92,6 @@ obstacle, negative inside) and ``max_penetration`` = max(0, −min_gap).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path

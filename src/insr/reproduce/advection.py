@@ -9,6 +9,8 @@ network width and the grid size.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from insr.reproduce.core import Context, Example, PaperRow, adam_probe, metrics_value, row, run_scenario, run_wall
@@ -19,7 +21,8 @@ METRIC = ("mean absolute error against the exact solution u0(x − 0.25t) on 1,0
           "at the final time (grids interpolated linearly)")
 
 
-def _fd(n: int, dt: float, steps: int):
+@functools.lru_cache(maxsize=None)  # the size search and the rows share these runs
+def fd_error(n: int, dt: float, steps: int):
     """(MAE at the final time, wall seconds) of the midpoint finite-difference grid with n nodes."""
     from insr.reference.advection_fd import advection_exact, advection_fd_midpoint, gaussian, mae_on
 
@@ -30,7 +33,7 @@ def _fd(n: int, dt: float, steps: int):
 
 
 def _fd_row(n, dt, steps, kind, label, note=""):
-    err, wall = _fd(n, dt, steps)
+    err, wall = fd_error(n, dt, steps)
     return row(label, kind, error=err, wall_s=wall, state_bytes=4 * n, note=note, series="finite differences")
 
 
@@ -66,7 +69,7 @@ def run(ctx: Context) -> list[dict]:
                                                             f"FD midpoint, same memory ({nbytes // 4} nodes)")))
 
     def same_error():
-        n = smallest_matching(lambda n: _fd(n, dt, steps)[0], target, nbytes // 4, lambda n: 2 * n - 1, 80_001, 0.02)
+        n = smallest_matching(lambda n: fd_error(n, dt, steps)[0], target, nbytes // 4, lambda n: 2 * n - 1, 80_001, 0.02)
         if n is None:
             return row("FD midpoint, same error", "same-error", note="no grid ≤ 80,001 nodes reaches our error")
         return _fd_row(n, dt, steps, "same-error", f"FD midpoint, same error ({n} nodes)",

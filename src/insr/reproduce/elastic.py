@@ -75,7 +75,7 @@ def fem_for(cfg: dict, mesh):
     from insr.physics.elastic_energy import arap_volume, stable_neo_hookean
     from insr.reference.fem_elastic import ElasticFEM
 
-    _, mat, gravity, contacts = physics_from_config(cfg)
+    mat, gravity, contacts = physics_from_config(cfg, mesh.dim)
     energy = arap_volume if mat.energy == "arap" else stable_neo_hookean
     return ElasticFEM(mesh, mat.lam, mat.mu, energy=energy, density=mat.density, gravity=gravity,
                       contacts=contacts)
@@ -93,7 +93,8 @@ def _mesh_for(cfg: dict, resolution: int):
 
 
 def _fem_run(cfg, resolution):
-    """(final nodal positions, mesh, seconds, mean seconds per step, state bytes)."""
+    """(final nodal positions, mesh, seconds, mean seconds per step, state bytes, all
+    Newton solves converged)."""
     mesh = _mesh_for(cfg, resolution)
     fem = fem_for(cfg, mesh)
     (traj, infos), wall = timed(fem.simulate, cfg["dt"], cfg["steps"])

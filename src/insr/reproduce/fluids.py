@@ -9,6 +9,8 @@ channels × 4 B for a grid.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from insr.reproduce.core import Context, Example, PaperRow, adam_probe, metrics_value, row, run_scenario, run_wall
@@ -33,8 +35,12 @@ def _grid_rows(ctx, velocity0, reference_u, target, steps, sweep, density0=None)
 
     channels = 3 if density0 is None else 4
 
+    @functools.lru_cache(maxsize=None)
+    def run(n, interpolation="cubic"):  # the size search and the rows share these runs
+        return _grid_error(velocity0, reference_u, n, steps, interpolation, density0)
+
     def grid_row(n, kind, label, interpolation="cubic", note=""):
-        e, w, ke = _grid_error(velocity0, reference_u, n, steps, interpolation, density0)
+        e, w, ke = run(n, interpolation)
         return row(label, kind, error=e, wall_s=w, state_bytes=grid_state_bytes(n, channels), series=f"grid ({interpolation})",
                    note=(note + "; " if note else "") + f"KE retained {ke:.4f}", ke_retained=ke)
 
@@ -43,8 +49,7 @@ def _grid_rows(ctx, velocity0, reference_u, target, steps, sweep, density0=None)
                                                           "linear"))]
 
     def same_error():
-        n = smallest_matching(lambda n: _grid_error(velocity0, reference_u, n, steps, "cubic", density0)[0],
-                              target, 16, lambda n: 2 * n, 512)
+        n = smallest_matching(lambda n: run(n)[0], target, 16, lambda n: 2 * n, 512)
         if n is None:
             return row("grid, same error", "same-error", note="no grid ≤ 512² reaches our error")
         return grid_row(n, "same-error", f"grid {n}², bicubic, same error",
