@@ -128,6 +128,7 @@ from insr.physics.elastic_energy import (
 from insr.solvers.adam_plateau import AdamPlateau
 from insr.solvers.levenberg_marquardt import SolveStats
 from insr.solvers.objective import Block, loss_value, sample_blocks
+from insr.stepper import _stats_dict
 
 __all__ = ["ENERGIES", "DIRICHLET_MODES", "Material", "RestShape", "PlaneHandle", "LBFGS", "ElasticStepper"]
 
@@ -394,11 +395,6 @@ class LBFGS:
 # --------------------------------------------------------------------------------------
 # the stepper
 # --------------------------------------------------------------------------------------
-def _stats_dict(stats) -> dict:
-    return {"iterations": int(stats.iterations), "loss_initial": float(stats.loss_initial),
-            "loss": float(stats.loss), "converged": bool(stats.converged)}
-
-
 def _zero_output_layer(field):
     """The same network with its output layer's weight and bias set to zero (NN ≡ 0)."""
     last = field.layers[-1]
@@ -514,8 +510,6 @@ class ElasticStepper:
                 parts.append(math.sqrt(c.stiffness) * jnp.maximum(c.penetration(p), 0.0)[None])
             r = jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float32)
             return r, extra
-
-        self._point_terms = point_terms
 
         def energy_residual(params, xt, args):
             return point_terms(params, xt, args)[0]
