@@ -3,12 +3,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test test-slow bench reproduce reproduce-quick clean
+.PHONY: setup demo test test-slow bench seeds reproduce reproduce-quick lock clean
 
-$(BIN)/insr: pyproject.toml
+# constraints.txt pins the tested versions (see its header for the update policy).
+$(BIN)/insr: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	@touch $@
 
 setup: $(BIN)/insr
@@ -25,6 +26,19 @@ test-slow: setup  ## only the slow checks
 bench: setup
 	cd benchmarks && ../$(BIN)/python advection1d.py
 
+seeds: setup  ## final error and wall time of every paper scenario over seeds 0-4 (hours on 2 cores)
+	$(BIN)/python benchmarks/seeds.py
+
+lock:  ## newest versions within pyproject's bounds, tested, frozen into constraints.txt
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip
+	.venv-lock/bin/pip install --quiet -e '.[test]'
+	.venv-lock/bin/pytest -q
+	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/pip freeze --exclude-editable | grep -v '^insr'; } > constraints.new
+	mv constraints.new constraints.txt
+	rm -rf .venv-lock
+
 reproduce-quick: setup  ## every paper example, reduced sizes (~15 min on 2 cores) -> reproduce-quick/report.html
 	$(BIN)/insr reproduce --quick
 
@@ -32,4 +46,4 @@ reproduce: setup  ## every paper example at the paper's horizons (hours on 2 cor
 	$(BIN)/insr reproduce
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache reproduce-quick reproduce-full
+	rm -rf $(VENV) .venv-lock runs .pytest_cache reproduce-quick reproduce-full

@@ -13,7 +13,7 @@ import os as _os
 # insr is imported before NumPy, and a user's explicit setting wins.
 _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from insr.simulate import SaveAt, Trajectory, simulate, solve  # noqa: E402
+from insr.simulate import SaveAt, SolveFailure, Trajectory, simulate, solve  # noqa: E402
 
 __all__ = ["simulate", "solve", "SaveAt", "Trajectory"]
 __version__ = "0.1.0"

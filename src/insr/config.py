@@ -41,10 +41,26 @@ def _open_unit(v):
     return 0 < v < 1, "a number in (0, 1)"
 
 
+MAX_STEPS = 10_000_000  # one saved file per save_every steps; more than this is a typo, not a run
+
+
+def _steps(v):
+    return 0 <= v <= MAX_STEPS, f"an integer in [0, {MAX_STEPS:,}]"
+
+
+def _finite_number(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _times(v):
+    return (all(_finite_number(x) and x >= 0 for x in v),
+            "a list of finite times ≥ 0 (numbers; each within [0, steps·dt])")
+
+
 # Rules by the last component of the dotted key, or by the full dotted key.
 RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "dt": _positive,
-    "steps": _at_least(0),
+    "steps": _steps,
     "samples": _at_least(1),
     "boundary_samples": _at_least(1),
     "boundary_weight": _nonneg,
@@ -61,6 +77,9 @@ RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "gtol": _nonneg,
     "atol": _nonneg,
     "tau": _positive,
+    "rtol": lambda v: (0 <= v < 1, "a number in [0, 1)"),
+    "geodesic": _nonneg,
+    "init.tolerance": _positive,
     "linear_dtype": _choice("float32", "float64"),
     "adam.lr": _positive,
     "adam.factor": _open_unit,
@@ -68,6 +87,7 @@ RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "adam.min_lr": _nonneg,
     "adam.threshold": _nonneg,
     "precision": _choice("float32", "float64"),
+    "plot_times": _times,
 }
 
 
@@ -98,6 +118,18 @@ def _check_value(key: str, value, default):
         if not ok:
             raise ConfigError(f"config key '{key}' must be {allowed}, got {value!r}")
     return value
+
+
+def check_times_in_run(cfg: dict, key: str = "plot_times") -> None:
+    """``cfg[key]`` (a list of times) lies within the run's [0, steps·dt]; ConfigError otherwise."""
+    times, steps, dt = cfg.get(key), cfg.get("steps"), cfg.get("dt")
+    if not times or not isinstance(steps, int) or not isinstance(dt, (int, float)):
+        return
+    end = steps * dt
+    outside = [t for t in times if not (_finite_number(t) and -1e-12 <= t <= end * (1 + 1e-9) + 1e-12)]
+    if outside:
+        raise ConfigError(f"config key '{key}' must be a list of times within [0, steps·dt] = [0, {end:g}] "
+                          f"(steps={steps}, dt={dt:g}), got {times!r}")
 
 
 def merge(defaults: dict, updates: dict, prefix: str = "") -> dict:

@@ -13,7 +13,9 @@ Config keys (every scenario has them all; ``insr show <name>`` prints the defaul
 ``field``       SIREN width / depth (hidden layers after the first) / omega0 / fast_sine.
 ``geometry``    ``shape`` = "box" (``lo``, ``hi``; ``resolution`` = cells per axis of the
                 output mesh) | "bunny" (``resolution`` of :func:`bunny_like_mesh`) |
-                "mesh" (``mesh`` = a file meshio reads: tetrahedra, or 2D triangles).
+                "mesh" (``mesh`` = a file meshio reads: tetrahedra, or 2D triangles;
+                inverted elements are rejected unless ``fix_orientation = true``, which
+                reorders their vertices and says so in one line).
 ``material``    ``energy`` = "arap" (Ψ = λΣ(σ−1)² + μ(det F−1)²) | "snh" (stable
                 Neo-Hookean, needs ``optimizer = "lbfgs"``); ``young`` E > 0,
                 ``poisson`` −1 < ν < 0.5, ``density`` ρ > 0.  The energy weights follow from
@@ -52,7 +54,7 @@ import jax
 
 from insr.config import ConfigError
 from insr.fields import Siren
-from insr.geometry.mesh import MeshError, bunny_like_mesh, load_mesh
+from insr.geometry.mesh import MeshError, MeshOrientationError, bunny_like_mesh, load_mesh
 from insr.physics.elastic_energy import PlaneContact, SphereContact
 from insr.scenarios import Scenario
 from insr.solvers import AdamPlateau, LevenbergMarquardt
@@ -87,7 +89,8 @@ def elastic_defaults(name: str, dim: int, *, dt: float, steps: int, samples: int
     return {
         "scenario": name,
         "field": {"width": width, "depth": depth, "omega0": 5.0, "fast_sine": True},
-        "geometry": {"shape": "box", "lo": [-0.5] * dim, "hi": [0.5] * dim, "mesh": "", "resolution": 16},
+        "geometry": {"shape": "box", "lo": [-0.5] * dim, "hi": [0.5] * dim, "mesh": "", "resolution": 16,
+                     "fix_orientation": False},
         "material": {"energy": "arap", "young": _E_DEFAULT, "poisson": _NU_DEFAULT, "density": 1.0},
         "gravity": [0.0] * (dim - 1) + [-9.8],
         "contact": {"stiffness": 1e5, "sphere": [], "plane": []},
@@ -95,7 +98,8 @@ def elastic_defaults(name: str, dim: int, *, dt: float, steps: int, samples: int
                     "stiffness": 1e4, "samples": 256},
         "quasi_static": False,
         "optimizer": "lm",
-        "lm": {"max_iters": 10, "ftol": 1e-5, "gtol": 0.0, "atol": 1e-10, "tau": 1e-6,
+        # geodesic = 0: plain LM, as the published numbers were measured (warm-started steps).
+        "lm": {"max_iters": 10, "ftol": 1e-5, "gtol": 0.0, "atol": 1e-10, "rtol": 0.0, "tau": 1e-6, "geodesic": 0.0,
                "linear_dtype": "float32", "jacobian_every": 1},
         "lbfgs": {"max_iters": 400, "ftol": 1e-7, "gtol": 0.0, "memory": 10},
         "adam": {"lr": 1e-4, "factor": 0.1, "patience": 500, "threshold": 1e-4, "min_lr": 1.1e-8,
@@ -154,7 +158,13 @@ def _rest_shape(cfg) -> RestShape:
     if not path:
         raise ElasticConfigError("config key 'geometry.mesh' must name a mesh file when geometry.shape = 'mesh'")
     try:
-        mesh = load_mesh(os.path.expanduser(path))
+        mesh = load_mesh(os.path.expanduser(path), fix_orientation=g["fix_orientation"])
+    except MeshOrientationError as exc:
+        raise ElasticConfigError(
+            f"config key 'geometry.mesh': {path!r} has {exc.count} of {exc.total} element(s) inverted "
+            f"(negative orientation), elements {list(map(int, exc.elements[:5]))}"
+            f"{' …' if exc.count > 5 else ''}; set geometry.fix_orientation = true to reorder their "
+            "vertices") from None
     except MeshError as exc:
         raise ElasticConfigError(f"config key 'geometry.mesh': {exc}") from None
     return RestShape.from_mesh(mesh)

@@ -21,7 +21,7 @@ class ProgressBar:
         self.stream = stream or sys.stderr
         self.t0 = time.perf_counter()
 
-    def update(self, step: int, t: float, info: dict) -> None:
+    def update(self, step: int, t: float, info: dict, summary: dict | None = None) -> None:
         done = step - self.start
         elapsed = time.perf_counter() - self.t0
         eta = elapsed / done * (self.total - step) if done > 0 else float("nan")
@@ -30,8 +30,14 @@ class ProgressBar:
         loss = info.get("loss", float("nan"))
         its = info.get("iterations", "")
         eta_s = _fmt_seconds(eta) if eta == eta else "?"
+        # A flagged step (a loss jump) and the steps that missed their tolerance so far
+        # are shown on the line itself: they must not go unseen until the end.
+        flag = f" !{info['flag']}" if info.get("flag") else ""
+        missed = f" missed={summary['missed_tolerance']}" if summary and summary.get("missed_tolerance") else ""
         self.stream.write(f"\r{self.label} [{bar}] step {step}/{self.total} t={t:.4g} loss={loss:.3e} "
-                          f"it={its} ETA {eta_s}   ")
+                          f"it={its}{missed}{flag} ETA {eta_s}   ")
+        if flag:
+            self.stream.write("\n")  # keep the flagged step's line on screen
         self.stream.flush()
 
     def close(self) -> None:

@@ -1,0 +1,111 @@
+"""Seed spread of the paper scenarios: final error and wall time over several seeds.
+
+A number measured on one seed is an anecdote.  For each scenario this runs the
+scenario's defaults (``insr run NAME --set seed=S``) for every seed and prints min /
+median / max of the final error metric, the wall time and the steps that missed their
+solver tolerance, and whether any seed failed (initial fit, divergence).
+
+    python benchmarks/seeds.py                                    # every paper scenario, seeds 0-4
+    python benchmarks/seeds.py advection1d --seeds 0-9
+    python benchmarks/seeds.py advection1d --seeds 0-4 --set problem.velocity=0.4 --set steps=100
+    python benchmarks/seeds.py taylor_green two_vortices --seeds 0-4 --set steps=10   # a shorter horizon
+
+Error metric per scenario (the last row of ``metrics.csv``): ``mae`` (advection, heat:
+mean absolute error against the exact solution on 1,000 uniform points), ``velocity_mse``
+(fluids: against the exact solution or the scenario's grid reference on the 256² cell
+centres); elasticity has no built-in error, so its physical outputs are reported
+(``max_penetration`` and the final centre of mass; the spread over seeds is what
+matters here; ``insr reproduce`` compares against FEM).  Results go to
+``--out`` (default ``benchmarks/out/seeds``): one run directory per scenario and seed,
+and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+from insr.cli import build_stepper, resolve_config
+from insr.simulate import SaveAt, SolveFailure, simulate
+
+PAPER = ("advection1d", "taylor_green", "two_vortices", "elastic_stretch_2d", "elastic_collide_2d", "elastic_drop_3d")
+METRICS = {"advection1d": "mae", "heat1d": "mae", "taylor_green": "velocity_mse", "two_vortices": "velocity_mse"}
+ELASTIC_METRICS = ("max_penetration", "com_y", "com_z")
+
+
+def parse_seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return out
+
+
+def run_one(name: str, seed: int, overrides: list[str], out: Path) -> dict:
+    cfg = resolve_config(name, [*overrides, f"seed={seed}", "save_every=1000000"])
+    stepper = build_stepper(cfg)
+    t0 = time.perf_counter()
+    try:
+        traj = simulate(stepper, dt=cfg["dt"], steps=cfg["steps"], key=jax.random.PRNGKey(seed),
+                        saveat=SaveAt(cfg["save_every"]), run_dir=out / f"{name}-seed{seed}")
+    except SolveFailure as exc:
+        return {"seed": seed, "failed": str(exc), "wall_s": time.perf_counter() - t0}
+    last, first = traj.metrics[-1], traj.metrics[0]
+    rec = {"seed": seed, "wall_s": time.perf_counter() - t0, "fit_error": first.get("fit_error"),
+           **traj.summary}
+    for col in (METRICS.get(name), *ELASTIC_METRICS):
+        if col and col in last:
+            rec[col] = float(last[col])
+    return rec
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "–"
+    med = statistics.median(values)
+    ratio = max(values) / med if med else float("nan")
+    return f"min {min(values):.4g} / median {med:.4g} / max {max(values):.4g} (max/median {ratio:.2f})"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("scenarios", nargs="*", default=list(PAPER))
+    ap.add_argument("--seeds", default="0-4", help="e.g. 0-9 or 0,3,7")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every run")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "out" / "seeds"))
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = parse_seeds(args.seeds)
+    summary = {}
+    for name in args.scenarios:
+        recs = []
+        for seed in seeds:
+            rec = run_one(name, seed, args.set, out)
+            recs.append(rec)
+            cols = {k: v for k, v in rec.items() if k != "seed"}
+            print(f"{name} seed {seed}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                                      for k, v in cols.items()), flush=True)
+        summary[name] = {"overrides": args.set, "runs": recs}
+        ok = [r for r in recs if "failed" not in r]
+        print(f"\n== {name} ({len(seeds)} seeds{', ' + ' '.join(args.set) if args.set else ''})")
+        print(f"   failed runs: {len(recs) - len(ok)}")
+        for col in (METRICS.get(name), *ELASTIC_METRICS):
+            vals = [r[col] for r in ok if col and col in r]
+            if vals:
+                print(f"   {col}: {spread(vals)}")
+        print(f"   wall time s: {spread([r['wall_s'] for r in ok])}")
+        print(f"   steps missing their tolerance per run: {[r.get('missed_tolerance') for r in ok]}; "
+              f"loss jumps: {[r.get('loss_jumps') for r in ok]}\n", flush=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Trustworthy solves: initial fits that succeed on every seed, failures that are loud.
+
+The advection initial fit at the scenario's own sizes (SIREN 2×20, ω0 = 30, 5,000
+points) stalled with plain Levenberg–Marquardt on some seeds: on the machine the
+README was measured on seed 0 did, here seeds 13, 16 and 20 (loss 3e-4 … 4e-2 after
+200 iterations, relative L2 0.1–0.95).  Which seeds stall flips with CPU rounding, so
+the test covers the seeds known to have stalled somewhere plus others.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import insr
+from insr.cli import build_stepper, main, resolve_config
+from insr.fields import Siren
+from insr.integrators import Midpoint
+from insr.problems import Advection1D, Heat1D
+from insr.simulate import SaveAt, SolveFailure, read_metrics, simulate
+from insr.solvers import Block, LevenbergMarquardt
+from insr.solvers.levenberg_marquardt import STOP_REASONS
+
+
+@pytest.mark.parametrize("seed", [0, 13, 16, 20])
+def test_advection_initial_fit_succeeds_at_scenario_sizes(seed):
+    cfg = resolve_config("advection1d", [f"seed={seed}"])
+    stepper = build_stepper(cfg)
+    state, info = stepper.initial_state(jax.random.fold_in(jax.random.PRNGKey(seed), 0))
+    # The first attempt must succeed (the retry is a safety net, not the solver).
+    assert info["fit_attempts"] == 1, info
+    assert info["fit_ok"] and info["fit_error"] <= 1e-3, info
+    m = stepper.metrics(state, 0.0)
+    assert m["max_error"] < 2e-3, m  # the pulse itself, not just the mean, is right
+
+
+def _linear_blocks():
+    # r(θ) = A θ − b, a consistent linear least-squares problem: LM must meet rtol.
+    A = jax.random.normal(jax.random.PRNGKey(0), (40, 5))
+    b = A @ jnp.arange(1.0, 6.0)
+    x = jnp.arange(40.0)[:, None]
+
+    def res(params, xi, args):
+        i = xi[0].astype(jnp.int32)
+        return (A[i] @ params["w"] - b[i])[None]
+
+    return (Block(res, lambda key: x, 1.0, "lin"),), {"w": jnp.zeros(5)}
+
+
+def test_lm_reports_why_it_stopped():
+    blocks, p0 = _linear_blocks()
+    p, stats = LevenbergMarquardt(max_iters=50, rtol=1e-4, ftol=0.0).solve(blocks, p0, None, jax.random.PRNGKey(0))
+    assert bool(stats.converged) and STOP_REASONS[int(stats.reason)] == "rtol"
+    assert float(stats.loss) <= 1e-8 * float(stats.loss_initial)
+    np.testing.assert_allclose(p["w"], np.arange(1.0, 6.0), rtol=1e-3)
+    _, capped = LevenbergMarquardt(max_iters=1, rtol=1e-12, ftol=0.0).solve(blocks, p0, None, jax.random.PRNGKey(0))
+    assert not bool(capped.converged) and STOP_REASONS[int(capped.reason)] == "max_iters"
+
+
+def test_geodesic_acceleration_leaves_a_linear_problem_unchanged():
+    # r is linear in θ, so r_vv = 0 and the accelerated step equals the plain one.
+    blocks, p0 = _linear_blocks()
+    a, sa = LevenbergMarquardt(max_iters=3, geodesic=0.75).solve(blocks, p0, None, jax.random.PRNGKey(0))
+    b, sb = LevenbergMarquardt(max_iters=3, geodesic=0.0).solve(blocks, p0, None, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(a["w"], b["w"], rtol=1e-5)
+    assert int(sa.rejected) == int(sb.rejected)
+
+
+def test_forced_failing_fit_is_one_line_exit_2_and_keeps_the_checkpoint(tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(["run", "advection1d", "--out", str(run), "--set", "init.max_iters=2", "--set", "steps=3",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "initial-condition fit failed" in err and "tolerance 0.001" in err and "init.max_iters" in err
+    assert (run / "checkpoint.npz").is_file()
+    rows = read_metrics(run / "metrics.csv")
+    assert len(rows) == 1 and rows[0]["fit_ok"] is False and rows[0]["flag"] == "fit_failed"
+    assert rows[0]["fit_attempts"] == 2  # it was retried with the sounder setting first
+
+
+def test_python_api_fits_the_initial_condition_with_its_own_solver():
+    # A per-step solver capped at 8 iterations used to fit u0 with that same cap (loss
+    # 0.39, relative L2 0.88) and step on silently; the fit now has its own solver.
+    problem = Advection1D(velocity=0.25)
+    field = Siren(1, 1, 20, 2, key=jax.random.PRNGKey(0))
+    traj = insr.solve(problem, field, Midpoint(), LevenbergMarquardt(max_iters=8), dt=0.05, t1=0.1,
+                      key=jax.random.PRNGKey(1), samples=2000)
+    assert traj.metrics[0]["fit_ok"] and traj.metrics[0]["fit_error"] < 1e-3
+    with pytest.raises(SolveFailure, match="initial-condition fit failed"):
+        insr.solve(problem, field, Midpoint(), LevenbergMarquardt(max_iters=8), dt=0.05, t1=0.1,
+                   key=jax.random.PRNGKey(1), samples=2000, init_solver=LevenbergMarquardt(max_iters=3))
+
+
+def test_a_fit_that_only_interpolates_its_samples_is_caught():
+    # 100 points for a pulse of width 0.1 on [−2, 2] with ω0 = 30: the samples can be fitted
+    # while the field oscillates between them; the held-out error exposes it.
+    cfg = resolve_config("advection1d", ["samples=100", "init.max_iters=60"])
+    stepper = build_stepper(cfg)
+    _, info = stepper.initial_state(jax.random.PRNGKey(0))
+    assert info["loss"] < 1e-3 * info["loss_initial"]  # the sampled loss looks fine …
+    assert not info["fit_ok"] and info["fit_error"] > 1e-3  # … the held-out error does not
+
+
+class _ScriptedStepper:
+    """A stepper whose step losses and convergence follow a script (for the time loop)."""
+
+    channel_names, dim = ("u",), 1
+
+    def __init__(self, losses, converged):
+        self.losses, self.converged = losses, converged
+
+    def state_template(self):
+        return {"u": jnp.zeros(1)}
+
+    def initial_state(self, key):
+        return {"u": jnp.zeros(1)}, {"iterations": 0, "loss": 0.0, "converged": True}
+
+    def step(self, state, t, dt, key):
+        n = int(round(t / dt))
+        return {"u": state["u"] + 1}, {"iterations": 3, "loss": self.losses[n], "converged": self.converged[n]}
+
+    def evaluate(self, state, points, t=None):
+        return np.zeros((len(points), 1))
+
+    def metrics(self, state, t):
+        return {}
+
+    def state_bytes(self):
+        return 4
+
+
+def test_loss_jumps_are_flagged_and_missed_tolerances_counted(tmp_path):
+    losses = [1e-8, 1.2e-8, 0.9e-8, 1.1e-8, 1e-8, 5e-6, 1e-8, 1e-8]
+    converged = [True, True, False, True, True, False, True, True]
+    traj = simulate(_ScriptedStepper(losses, converged), dt=0.1, steps=8, key=jax.random.PRNGKey(0),
+                    run_dir=tmp_path / "run")
+    flags = [r["flag"] for r in traj.metrics[1:]]
+    assert flags == ["", "", "", "", "", "loss_jump", "", ""]
+    assert traj.summary == {"steps": 8, "missed_tolerance": 2, "loss_jumps": 1}
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    assert rows[6]["flag"] == "loss_jump"
+
+
+def test_progress_line_shows_flag_and_misses():
+    import io
+
+    from insr.io.progress import ProgressBar
+
+    buf = io.StringIO()
+    bar = ProgressBar(10, stream=buf)
+    bar.update(3, 0.3, {"loss": 1e-3, "iterations": 5, "flag": "loss_jump"}, {"missed_tolerance": 2})
+    line = buf.getvalue()
+    assert "!loss_jump" in line and "missed=2" in line and line.endswith("\n")
+
+
+def test_cli_summary_states_missed_steps(tmp_path, capsys):
+    run = tmp_path / "heat"
+    assert main(["run", "heat1d", "--out", str(run), "--set", "steps=3", "--set", "lm.max_iters=1"]) == 0
+    err = capsys.readouterr().err
+    assert "3 of 3 steps missed their solver tolerance" in err
+
+
+def test_retry_setting_is_sounder():
+    from insr.stepper import retry_solver
+
+    s = retry_solver(LevenbergMarquardt(max_iters=50, tau=1e-6, geodesic=0.0))
+    assert (s.tau, s.geodesic, s.max_iters) == (1e-3, 0.75, 100)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["advection1d", "heat1d", "taylor_green", "two_vortices"])
+def test_initial_fit_succeeds_on_ten_seeds(name):
+    """Every built-in scenario with an initial fit, seeds 0–9.  The elasticity scenarios
+    start from φ = X (NN = 0 exactly, no fit) and need none."""
+    failures = []
+    for seed in range(10):
+        cfg = resolve_config(name, [f"seed={seed}"])
+        stepper = build_stepper(cfg)
+        _, info = stepper.initial_state(jax.random.fold_in(jax.random.PRNGKey(seed), 0))
+        if not info["fit_ok"] or info["fit_attempts"] != 1:
+            failures.append((seed, info["fit_error"], info["fit_attempts"]))
+    assert not failures, failures
