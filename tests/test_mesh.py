@@ -2,6 +2,8 @@
 boundary facets, volume sampling, interpolation and the code-generated meshes."""
 
 import importlib.util
+import logging
+import warnings
 
 import jax
 import meshio
@@ -11,6 +13,7 @@ import pytest
 from insr.geometry.mesh import (
     MeshError,
     MeshFileNotFoundError,
+    MeshOrientationError,
     SimplexMesh,
     boundary_facets,
     box_mesh,
@@ -118,24 +121,50 @@ def test_degenerate_element():
         validate_mesh(SimplexMesh(pts2, [[0, 1, 2], [0, 1, 3]]))
 
 
-def test_inverted_elements_are_reordered_with_warning(tmp_path):
+def test_inverted_elements_are_rejected_unless_repair_is_asked_for(tmp_path, caplog):
     mesh = box_mesh(n=2)
     cells = mesh.cells.copy()
     flip = [3, 7, 11]
     cells[flip, 0], cells[flip, 1] = mesh.cells[flip, 1], mesh.cells[flip, 0]
     bad = SimplexMesh(mesh.points, cells)
-    with pytest.warns(UserWarning, match=r"3 of 48 element\(s\) had negative orientation.*\[3, 7, 11\]"):
-        fixed = validate_mesh(bad)
+    # default: rejected (the README promises that broken meshes are rejected), naming the count,
+    # the first elements and the option that repairs them
+    with pytest.raises(MeshOrientationError, match=r"3 of 48 element\(s\) are inverted.*elements \[3, 7, 11\]"
+                                                   r".*fix_orientation=True") as info:
+        validate_mesh(bad)
+    assert info.value.count == 3 and list(info.value.elements) == flip
+    assert isinstance(info.value, MeshError)
+    # repair on request: one log line, no UserWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with caplog.at_level(logging.WARNING, logger="insr.geometry.mesh"):
+            fixed = validate_mesh(bad, fix_orientation=True)
+    (rec,) = [r for r in caplog.records if r.name == "insr.geometry.mesh"]
+    msg = rec.getMessage()
+    assert "\n" not in msg and "3 of 48 element(s) had negative orientation" in msg and "[3, 7, 11]" in msg
     vol = np.linalg.det(np.swapaxes(fixed.points[fixed.cells[:, 1:]] - fixed.points[fixed.cells[:, :1]], 1, 2))
     assert np.all(vol > 0)
     np.testing.assert_allclose(element_volumes(fixed).sum(), 1.0)
-    with pytest.raises(MeshError, match=r"negative orientation: elements \[3, 7, 11\]"):
-        validate_mesh(bad, fix_orientation=False)
     # through a file too
     path = tmp_path / "inv.vtu"
     meshio.write(path, meshio.Mesh(mesh.points, [("tetra", cells)]))
-    with pytest.warns(UserWarning, match="negative orientation"):
+    with pytest.raises(MeshOrientationError, match="inverted"):
         load_mesh(path)
+    assert load_mesh(path, fix_orientation=True).n_cells == 48
+
+
+def test_empty_mesh_file_gives_a_clear_error(tmp_path):
+    empty = tmp_path / "empty.msh"
+    empty.write_bytes(b"")
+    with pytest.raises(MeshError, match="is empty: it holds no points and no cells") as info:
+        load_mesh(empty)
+    assert "concatenate" not in str(info.value)
+    # a file with a header but no point or cell sections
+    blank = tmp_path / "blank.msh"
+    blank.write_text("\n\n")
+    with pytest.raises(MeshError) as info:
+        load_mesh(blank)
+    assert "concatenate" not in str(info.value) and "no points" in str(info.value)
 
 
 def test_unused_and_nan_points():

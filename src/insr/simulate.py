@@ -270,7 +270,7 @@ def solve(problem, field, integrator, solver, *, dt: float, t1: float, key, samp
     it; ``samples`` points drawn by ``sampling`` (or a given ``sampler``) per step.
     Returns the :class:`Trajectory`; with ``checkpoint_dir`` the run is
     checkpointed there and can be resumed.  The initial condition is fitted by
-    ``init_solver`` (default: ``LevenbergMarquardt(max_iters=200, ftol=1e-9)``, not the
+    ``init_solver`` (default: ``LevenbergMarquardt(max_iters=200, ftol=1e-9, geodesic=0.75)``, not the
     per-step ``solver``, whose few iterations suit warm-started steps but not a fit
     from a random initialisation) to relative L2 error ≤ ``init_tolerance`` on
     held-out points, else :class:`SolveFailure` is raised.
@@ -289,7 +289,7 @@ def solve(problem, field, integrator, solver, *, dt: float, t1: float, key, samp
     if init_solver is None:
         from insr.solvers import LevenbergMarquardt
 
-        init_solver = LevenbergMarquardt(max_iters=200, ftol=1e-9)
+        init_solver = LevenbergMarquardt(max_iters=200, ftol=1e-9, geodesic=0.75)
     stepper = FieldStepper(problem, field, integrator, solver, sampler, boundary_weight=boundary_weight,
                            init_solver=init_solver, init_tolerance=init_tolerance)
     return simulate(stepper, dt=dt, steps=steps, key=key, saveat=saveat, run_dir=checkpoint_dir,

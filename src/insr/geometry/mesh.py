@@ -15,24 +15,25 @@ optional ``tetgen`` package (:func:`tetrahedralize_surface`). Every constructor 
 element/point indices for: indices out of range, non-finite points, unused points,
 degenerate elements, duplicated elements and non-manifold facets.
 
-Inverted elements: a negative signed volume at rest only means the vertices are listed
-in clockwise (2D) / left-handed (3D) order -- the rest shape itself *defines* the
-reference configuration, so there is no physically inverted element at rest, and the
-deformation gradient ``F = D_s D_m^{-1}`` does not depend on the vertex order. The policy
-is therefore to **fix by reordering** (swap the last two vertices) and emit a
-``UserWarning`` naming the count and the first indices (mixed orientation within a file
-often signals a broken exporter); pass ``fix_orientation=False`` to get a ``MeshError``
-instead. After validation every element has positive signed volume, which
-:func:`boundary_facets` and the FEM rely on.
+Inverted elements (negative signed volume: vertices listed clockwise in 2D /
+left-handed in 3D) are **rejected** by default with a :class:`MeshOrientationError`
+naming the count and the first indices: mixed orientation within a file often signals a
+broken exporter.  At rest such an element is only a vertex-order matter -- the rest
+shape itself *defines* the reference configuration and ``F = D_s D_m^{-1}`` does not
+depend on the order -- so ``fix_orientation=True`` (config key
+``geometry.fix_orientation = true`` of the elasticity scenarios) repairs them by swapping
+the last two vertices and logs one line (logger ``insr.geometry.mesh``, level WARNING)
+with the count and the first indices.  After validation every element has positive
+signed volume, which :func:`boundary_facets` and the FEM rely on.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import math
 import os
-import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -40,6 +41,7 @@ import numpy as np
 __all__ = [
     "MeshError",
     "MeshFileNotFoundError",
+    "MeshOrientationError",
     "SimplexMesh",
     "boundary_facets",
     "box_mesh",
@@ -62,6 +64,8 @@ __all__ = [
 _CELL_TYPE = {2: "triangle", 3: "tetra"}
 _MAX_LISTED = 5
 
+log = logging.getLogger(__name__)
+
 
 class MeshError(ValueError):
     """A mesh file or array that cannot be used as a rest shape."""
@@ -69,6 +73,21 @@ class MeshError(ValueError):
 
 class MeshFileNotFoundError(MeshError, FileNotFoundError):
     """The mesh file does not exist (both a :class:`MeshError` and a ``FileNotFoundError``)."""
+
+
+class MeshOrientationError(MeshError):
+    """Elements with negative orientation (inverted) and ``fix_orientation=False``.
+
+    ``count`` is their number, ``elements`` their indices, ``total`` the number of elements.
+    """
+
+    def __init__(self, elements, total: int, hint: str = "pass fix_orientation=True to reorder them"):
+        self.elements = np.asarray(elements, dtype=np.int64)
+        self.count, self.total = int(self.elements.size), int(total)
+        super().__init__(
+            f"{self.count} of {self.total} element(s) are inverted (negative orientation): elements "
+            f"{_first(self.elements)}; {hint}"
+        )
 
 
 def _first(indices, k: int = _MAX_LISTED) -> str:
@@ -184,7 +203,7 @@ def _facet_table(cells):
 def validate_mesh(
     mesh: SimplexMesh,
     *,
-    fix_orientation: bool = True,
+    fix_orientation: bool = False,
     remove_unused_points: bool = False,
     degenerate_rtol: float = 1e-8,
 ) -> SimplexMesh:
@@ -201,9 +220,9 @@ def validate_mesh(
     - duplicated elements (same vertex set twice);
     - non-manifold facets: a facet shared by more than two elements.
 
-    Elements with negative signed volume are reordered with a ``UserWarning``
-    (``fix_orientation=True``, default) or rejected (see the module docstring for why
-    reordering is safe).
+    Elements with negative signed volume are rejected with :class:`MeshOrientationError`
+    (default), or reordered with ``fix_orientation=True``, which logs one WARNING line on
+    the ``insr.geometry.mesh`` logger (see the module docstring for why reordering is safe).
     """
     pts, cells = mesh.points, mesh.cells
     d = mesh.dim
@@ -247,15 +266,11 @@ def validate_mesh(
     inverted = np.flatnonzero(vol < 0)
     if inverted.size:
         if not fix_orientation:
-            raise MeshError(
-                f"{inverted.size} element(s) have negative orientation: elements "
-                f"{_first(inverted)} (pass fix_orientation=True to reorder them)"
-            )
-        warnings.warn(
-            f"{inverted.size} of {cells.shape[0]} element(s) had negative orientation and "
-            f"were reordered (last two vertices swapped): elements {_first(inverted)}",
-            UserWarning,
-            stacklevel=2,
+            raise MeshOrientationError(inverted, cells.shape[0])
+        log.warning(
+            "mesh: %d of %d element(s) had negative orientation and were reordered "
+            "(last two vertices swapped): elements %s",
+            inverted.size, cells.shape[0], _first(inverted),
         )
         cells = cells.copy()
         cells[inverted, -2], cells[inverted, -1] = (
@@ -302,11 +317,18 @@ def _meshio_read(path: str, what: str):
 
     import meshio
 
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise MeshError(f"{what} file {path!r} is empty: it holds no points and no cells")
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
             return meshio.read(path)
     except (Exception, SystemExit) as exc:
+        if isinstance(exc, ValueError) and "need at least one array to concatenate" in str(exc):
+            # what meshio's readers (e.g. the ANSYS one for .msh) raise on a file without any
+            # point or cell section
+            raise MeshError(f"{what} file {path!r} holds no points or cells that meshio could read "
+                            "(is it empty or truncated?)") from None
         detail = " ".join(buf.getvalue().split()) or f"{type(exc).__name__}: {exc}"
         raise MeshError(f"could not read {what} file {path!r}: {detail}") from None
 
@@ -315,7 +337,7 @@ def load_mesh(
     path,
     *,
     dim: int | None = None,
-    fix_orientation: bool = True,
+    fix_orientation: bool = False,
     remove_unused_points: bool = False,
 ) -> SimplexMesh:
     """Read a tetrahedral (3D) or triangle (2D) mesh with meshio and validate it.
@@ -340,6 +362,8 @@ def load_mesh(
     m = _meshio_read(path, "mesh")
     blocks = _cells_by_type(m)
     pts = np.asarray(m.points, dtype=np.float64)
+    if pts.size == 0:
+        raise MeshError(f"{path!r} holds no points (cell types found: {sorted(blocks) or 'none'})")
     found = sorted(blocks) or ["none"]
     allowed = "'tetra' (3D) or 'triangle' (2D)"
     if "tetra" in blocks and dim in (None, 3):
@@ -858,5 +882,8 @@ def tetrahedralize_surface(
             f"TetGen failed ({type(exc).__name__}: {exc}); is the surface closed and "
             "free of self-intersections?"
         ) from exc
-    nodes, elems = np.asarray(out[0]), np.asarray(out[1])
-    return validate_mesh(SimplexMesh(nodes, elems[:, :4]), remove_unused_points=True)
+    nodes, elems = np.asarray(out[0]), np.array(out[1])[:, :4]
+    # TetGen's own vertex order; make it right-handed here (our convention, not a defect)
+    neg = signed_volumes(nodes, elems) < 0
+    elems[neg, -2], elems[neg, -1] = elems[neg, -1].copy(), elems[neg, -2].copy()
+    return validate_mesh(SimplexMesh(nodes, elems), remove_unused_points=True)

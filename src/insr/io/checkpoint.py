@@ -4,7 +4,9 @@ A state is a pytree of arrays; it is stored as its flattened leaves
 (``leaf_0 … leaf_k``) in an ``.npz`` file plus scalar metadata.  Files are written
 to a temporary name in the same directory, flushed and fsync'ed, then renamed
 over the target (``os.replace`` is atomic on POSIX), so a run killed at any
-moment leaves either the old or the new checkpoint, never a torn one.
+moment leaves either the old or the new checkpoint, never a torn one.  The
+final file gets the permissions an ordinary ``open(path, "w")`` would give it
+(``0o666`` less the umask), not the ``0o600`` of ``tempfile.mkstemp``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,37 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, or does not match the run."""
 
 
+def _read_umask_at_import() -> int:
+    # os.umask can only be read by setting it; done once, at import, and restored at once.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_IMPORT_UMASK = _read_umask_at_import()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux ≥ 4.7:
+    ``/proc/self/status``); otherwise the umask at import time of this module."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _IMPORT_UMASK
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            if hasattr(os, "fchmod"):  # mkstemp makes 0o600; give what open() would
+                os.fchmod(fh.fileno(), 0o666 & ~current_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
