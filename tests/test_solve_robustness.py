@@ -36,6 +36,20 @@ def test_advection_initial_fit_succeeds_at_scenario_sizes(seed):
     assert m["max_error"] < 2e-3, m  # the pulse itself, not just the mean, is right
 
 
+@pytest.mark.parametrize("seed", [0, 4])
+def test_advection_steps_meet_their_tolerance_at_scenario_sizes(seed, tmp_path):
+    # The per-step default (lm.rtol = 1e-3, geodesic acceleration, ≤ 30 iterations) must be
+    # reachable: every step meets it, in a few iterations, and the error stays at the scheme's.
+    cfg = resolve_config("advection1d", [f"seed={seed}", "steps=12"])
+    traj = simulate(build_stepper(cfg), dt=cfg["dt"], steps=cfg["steps"], key=jax.random.PRNGKey(seed))
+    steps = traj.metrics[1:]
+    assert traj.summary["missed_tolerance"] == 0 and traj.summary["loss_jumps"] == 0, traj.summary
+    assert all(r["stop"] == "rtol" for r in steps), [r["stop"] for r in steps]
+    assert np.mean([r["iterations"] for r in steps]) <= 10
+    # The midpoint rule alone gives 1.8e-4 at t = 0.6 (40,001-node FD); the solve adds little.
+    assert steps[-1]["mae"] < 4e-4, steps[-1]["mae"]
+
+
 def _linear_blocks():
     # r(θ) = A θ − b, a consistent linear least-squares problem: LM must meet rtol.
     A = jax.random.normal(jax.random.PRNGKey(0), (40, 5))

@@ -90,6 +90,12 @@ def stop_reason_name(code) -> str:
     return STOP_REASONS[code] if 0 <= code < len(STOP_REASONS) else "unknown"
 
 
+def _print_trace(it, loss, loss_new, lam_rel, ok, geo_ok, rho):
+    verdict = "accepted" if ok else ("rejected (geodesic bound)" if not geo_ok else "rejected")
+    print(f"lm it {int(it):4d}  loss {float(loss):.4e} -> {float(loss_new):.4e}  "
+          f"lambda/max diag(JtJ) {float(lam_rel):.3e}  rho {float(rho):+.3f}  {verdict}", flush=True)
+
+
 class _LMState(NamedTuple):
     theta: jax.Array
     r: jax.Array
@@ -125,6 +131,7 @@ class LevenbergMarquardt:
     geodesic: float = 0.0
     linear_dtype: str = "float32"
     jacobian_every: int = 1
+    trace: bool = False  # print one line per iteration (loss, λ, accepted, gain ratio): for diagnosis
     name: str = "lm"
 
     def __post_init__(self):
@@ -222,6 +229,8 @@ class LevenbergMarquardt:
             actual = s.loss - loss_new
             ok = geo_ok & jnp.isfinite(loss_new) & jnp.all(jnp.isfinite(step)) & (actual > 0) & (pred > 0)
             rho = jnp.where(ok, actual / jnp.where(pred > 0, pred, 1.0), -1.0)
+            if self.trace:
+                jax.debug.callback(_print_trace, s.it, s.loss, loss_new, s.lam / max_diag0, ok, geo_ok, rho)
 
             def accept_fresh(_):
                 J, A, g = jacobian(theta_new, r_new)
