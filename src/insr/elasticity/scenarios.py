@@ -277,7 +277,12 @@ def _collide_2d() -> dict:
     # solve stopped far from the minimum (loss 49 vs 3.5) and the body sank 0.16 into the
     # disk (FEM 0.029; centre of mass 0.778 vs 0.871); with 20: penetration 0.026, centre
     # of mass 0.869; 30 changed nothing more.  Free-flight steps stop after 1 iteration.
-    cfg["lm"].update(max_iters=20)
+    # ftol 1e-3 (an accepted step lowered the incremental potential by < 0.1 %): with 1e-6
+    # every contact step ran to the cap and reported a miss; with 1e-3 (seed 0, 20 steps)
+    # they stop at 10–20 iterations, the impact step (t = 0.9) alone at the cap, and the
+    # result is unchanged (RMS vs the fine FEM 5.08e-2 vs 5.08e-2, max penetration 0.0149
+    # vs 0.0151) in 141 s instead of 194 s.
+    cfg["lm"].update(max_iters=20, ftol=1e-3)
     return cfg
 
 
@@ -291,7 +296,12 @@ def _stretch_2d() -> dict:
     cfg["quasi_static"] = True
     cfg["handles"].update(mode="exact", axis=0, positions=[-1.0, 1.0], displacements=[[0.0, 0.0], [2.0, 0.0]],
                           ramp_time=4.0)
-    cfg["lm"].update(max_iters=20, ftol=1e-6)
+    # ftol 1e-3 (an accepted step lowered the energy by < 0.1 %): on this stiff material
+    # (μ = 1000) LM creeps near the minimum — 60 instead of 20 iterations lowered the final
+    # loss by 1.6–2.6 % more and left the error against the FEM unchanged (2.86e-2 vs
+    # 2.56e-2, seed 0) — so 1e-6 was never met and every step reported a miss.  With 1e-3
+    # the load steps after the first stop at 16–19 iterations with the same error (2.56e-2).
+    cfg["lm"].update(max_iters=20, ftol=1e-3)
     return cfg
 
 

@@ -18,19 +18,22 @@ Why this form:
   as N gradient evaluations, while ``jacfwd``/``jacrev`` of the whole residual
   vector are 40–600× slower on these networks.  r_vv is one forward-over-forward
   pass of the residual (a few residual evaluations); the correction reuses the
-  Cholesky factor of the step, so an iteration costs a few percent more.
+  Cholesky factor of the step (measured: 20–40 % more per iteration on the advection
+  fit, ``benchmarks/lm_variants.py``).
 - **Why geodesic acceleration** (measured, advection initial fit at the scenario's
-  sizes, seeds 0–24, see ``benchmarks/lm_variants.py``): without it 3–4 seeds in 25
-  stall at loss 3e-4…4e-2 (relative L2 0.1–0.95) for all 200 iterations.  The
-  trace of such a stall: the first undamped Gauss–Newton step lands in a curved,
-  narrow valley of the SIREN's loss, where the linear model holds only for tiny
-  steps; λ climbs to 10²–10³ × max diag(JᵀJ) (gradient descent with a tiny step),
-  a quarter of the iterations are rejected, and Nielsen's rule lowers λ by only
-  ×0.5–0.8 per accepted step, so it never comes back down.  The stall is not a
-  float32 round-off floor: float64 normal equations stall on the same seeds (3 in
-  25 with τ = 1e-3), and whether a seed stalls flips with rounding differences
-  between CPUs because the path through this landscape is chaotic.  The geodesic
-  correction follows the valley's curvature, and every one of those seeds fits.
+  sizes, seeds 0–19, ``benchmarks/lm_variants.py``, README "The per-step solver"):
+  plain LM with τ = 1e-6 fails 2 seeds in 20 here (loss ~1e-3 after 200 iterations,
+  held-out relative L2 0.2–0.3); which seeds fail flips with rounding differences
+  between CPUs, because the path through this landscape is chaotic.  The trace of
+  such a stall (``lm_variants.py --trace 4 --variants plain``): the nearly undamped
+  first steps overflow or fail, λ doubles up to 20–55 × max diag(JᵀJ) (gradient
+  descent with a tiny step), and from then on every step is accepted with a gain ratio
+  ρ = 0.3–0.7 — the loss is strongly curved even at that step length — so Nielsen's
+  rule multiplies λ by 0.94–1.06 per step and the loss creeps down 1–4 % per
+  iteration.  It is not a round-off floor: no Cholesky factorisation failed, and float64
+  normal equations (4.4× the cost per iteration) fit no more seeds than float32 with the
+  same τ.  A first damping of τ = 1e-3 or the geodesic correction, which follows the
+  curved valley, each fitted every seed.
 - Damping is λ·I (Levenberg), not Marquardt's λ·diag(JᵀJ): with cond(JᵀJ) of
   order 1e19 the diagonal scaling lets nearly-null directions take huge steps
   and stalls.  λ follows Nielsen's gain-ratio rule (Nielsen 1999; Madsen,
@@ -39,7 +42,8 @@ Why this form:
 - The normal equations are solved by Cholesky in ``linear_dtype``.  In float32 a
   failed factorisation (NaN) is a rejected step that raises λ.
   ``linear_dtype = "float64"`` (with ``jax_enable_x64``; θ is then iterated in
-  float64 too) costs about 1.5× per iteration and is not more robust (above).
+  float64 too) costs 4.4× per iteration (901 parameters, 5,000 points) and is not
+  more robust (above).
 
 Jacobian reuse (``jacobian_every = k > 1``): after an accepted step the
 Jacobian, λ and the Cholesky factor are kept for up to k − 1 further "chord"
