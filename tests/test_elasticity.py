@@ -264,3 +264,18 @@ def test_outputs_paraview_series_images_and_animation(tmp_path):
     assert disp[:, 1].mean() == pytest.approx(-3 * 0.01 * G, abs=1e-3)  # x² = X + 3Δt²b
     assert len(list((tmp_path / "frames").glob("step_*.png"))) == 3
     assert any(p.name.startswith("animation") for p in paths)
+
+
+def test_solve_rounds_report_totals_and_the_last_stop_reason():
+    # A step of several rounds (fresh points each, as elastic_drop_3d uses) reports the
+    # iterations and rejected steps summed over its rounds and why the last round stopped.
+    from insr.cli import build_stepper, resolve_config
+    from insr.solvers.levenberg_marquardt import STOP_REASONS
+
+    cfg = resolve_config("elastic_collide_2d", ["rounds=2", "samples=100", "lm.max_iters=3", "lm.ftol=0",
+                                                "geometry.lo=[-0.2, 0.45]", "geometry.hi=[0.8, 1.45]"])
+    st = build_stepper(cfg)
+    state, _ = st.initial_state(jax.random.PRNGKey(0))
+    state, info = st.step(state, 0.0, cfg["dt"], jax.random.PRNGKey(1))  # in contact with the disk at once
+    assert info["iterations"] == 6 and 0 <= info["rejected"] <= 6
+    assert info["stop"] == "max_iters" and info["converged"] is False, info

@@ -596,12 +596,13 @@ class ElasticStepper:
 
             # Unrolled on purpose: with lax.scan around the solve, XLA:CPU deadlocked
             # (0 % CPU) in 3D, where the polar rotation uses LAPACK's SVD (JAX 0.10).
-            p, its, first = guess, 0, None
+            p, its, rejected, first = guess, 0, 0, None
             for k in jax.random.split(key, rounds):
                 p, st = solve_once(p, params, prev, dt_prev, t, dt, k)
-                its = its + st.iterations
+                its, rejected = its + st.iterations, rejected + st.rejected
                 first = st.loss_initial if first is None else first
-            return p, SolveStats(its, first, st.loss, st.converged)
+            # Totals over the rounds; whether it converged and why it stopped: the last round's.
+            return p, SolveStats(its, first, st.loss, st.converged, rejected, st.reason)
 
         def loss_grad(p, params, prev, dt_prev, t, dt, key):
             xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
