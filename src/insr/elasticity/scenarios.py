@@ -298,7 +298,7 @@ def _stretch_2d() -> dict:
                           ramp_time=4.0)
     # ftol 1e-3 (an accepted step lowered the energy by < 0.1 %): on this stiff material
     # (μ = 1000) LM creeps near the minimum — 60 instead of 20 iterations lowered the final
-    # loss by 1.6–2.6 % more and left the error against the FEM unchanged (2.86e-2 vs
+    # loss by 1.6–2.6 % more and did not improve the error against the FEM (2.86e-2 vs
     # 2.56e-2, seed 0) — so 1e-6 was never met and every step reported a miss.  With 1e-3
     # the load steps after the first stop at 16–19 iterations with the same error (2.56e-2).
     cfg["lm"].update(max_iters=20, ftol=1e-3)
