@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test test-slow bench seeds reproduce reproduce-quick lock clean
+.PHONY: setup demo test lint test-slow bench seeds reproduce reproduce-quick lock clean
 
 # constraints.txt pins the tested versions (see its header for the update policy).
 $(BIN)/insr: pyproject.toml constraints.txt
@@ -17,8 +17,12 @@ setup: $(BIN)/insr
 demo: setup  ## the paper's 1D advection, written to runs/demo
 	$(BIN)/insr run advection1d --out runs/demo --force
 
-test: setup  ## the default suite (slow checks excluded)
+test: setup  ## lint, then the default suite (slow checks excluded)
+	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+lint: setup  ## ruff (configured in pyproject.toml); `make test` runs it too
+	$(BIN)/ruff check .
 
 test-slow: setup  ## only the slow checks
 	$(BIN)/pytest -q -m slow
@@ -34,6 +38,7 @@ lock:  ## newest versions within pyproject's bounds, tested, frozen into constra
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install --quiet --upgrade pip
 	.venv-lock/bin/pip install --quiet -e '.[test]'
+	.venv-lock/bin/ruff check .
 	.venv-lock/bin/pytest -q
 	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/pip freeze --exclude-editable | grep -v '^insr'; } > constraints.new
 	mv constraints.new constraints.txt

@@ -30,14 +30,14 @@ import numpy as np  # noqa: E402
 
 import insr  # noqa: E402
 from _common import machine_line, peak_rss_mb, print_table  # noqa: E402
+from insr.config import merge  # noqa: E402
 from insr.fields import Siren  # noqa: E402
 from insr.integrators import Midpoint  # noqa: E402
 from insr.problems import Advection1D  # noqa: E402
+from insr.reference.advection_fd import advection_exact  # noqa: E402
+from insr.registry import get as get_scenario  # noqa: E402
 from insr.reproduce.advection import fd_error  # noqa: E402  (memoised: the search and the rows share runs)
 from insr.reproduce.core import smallest_matching  # noqa: E402
-from insr.reference.advection_fd import advection_exact  # noqa: E402
-from insr.config import merge  # noqa: E402
-from insr.scenarios import get as get_scenario  # noqa: E402
 from insr.solvers import AdamPlateau, LevenbergMarquardt  # noqa: E402
 
 A, C, S, LO, HI = 0.25, -1.5, 0.1, -2.0, 2.0
@@ -104,7 +104,7 @@ def main():
                      f"{adam_its:.0f} Adam it/step; 240 steps ≈ {240 * adam_step / 3600:.2f} h; "
                      f"LM/Adam speed-up per step {adam_step / lm_step:.0f}x"])
     print()
-    print_table(["method", "MAE at t=%g" % T, "wall time", "state", "note"], rows)
+    print_table(["method", f"MAE at t={T:g}", "wall time", "state", "note"], rows)
     print(f"\npeak RSS of this process: {peak_rss_mb():.0f} MiB")
     print("paper (RTX 3090): ours 0.0030 in 5.33 h; grid of same memory 0.0146; grid of same error ~7,000 nodes")
 

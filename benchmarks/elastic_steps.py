@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import insr  # noqa: E402,F401
 from _common import machine_line, peak_rss_mb, print_table  # noqa: E402
 from insr.config import merge  # noqa: E402
-from insr.scenarios import get as get_scenario  # noqa: E402
+from insr.registry import get as get_scenario  # noqa: E402
 
 PAPER_SECONDS = {"elastic_collide_2d": 138.0, "elastic_drop_3d": 1700.0}
 

@@ -40,11 +40,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-import insr  # noqa: E402
 from _common import machine_line, peak_rss_mb, print_table  # noqa: E402
 from insr.config import merge  # noqa: E402
-from insr.scenarios import get as get_scenario  # noqa: E402
 from insr.reference.fem_elastic import ElasticFEM, stretch_benchmark_2d, stretch_eval_points  # noqa: E402
+from insr.registry import get as get_scenario  # noqa: E402
 
 LAM, MU = 1.0, 1000.0
 

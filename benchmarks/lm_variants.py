@@ -106,4 +106,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from insr.blas import single_threaded_blas
+
+    with single_threaded_blas():  # one OpenBLAS thread beside XLA's pool (insr/blas.py), as in `insr run`
+        code = main()
+    sys.exit(code)

@@ -32,22 +32,21 @@ import argparse
 import functools
 import time
 
-import insr  # noqa: F401  (sets OPENBLAS_NUM_THREADS=1 before NumPy is imported)
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from _common import machine_line, peak_rss_mb, print_table  # noqa: E402
-from insr.fluids.scenarios import TAYLOR_GREEN_DEFAULTS, build_taylor_green  # noqa: E402
-from insr.reference import flows  # noqa: E402
-from insr.reference.fluid_grid import GridEuler2D, evaluation_points, grid_state_bytes, kinetic_energy  # noqa: E402
-from insr.reference.fluid_grid import velocity_mse  # noqa: E402
-from insr.reproduce.core import smallest_matching  # noqa: E402
-from insr.simulate import SaveAt, simulate  # noqa: E402
+from _common import machine_line, peak_rss_mb, print_table
+from insr.blas import single_threaded_blas
+from insr.fluids.scenarios import TAYLOR_GREEN_DEFAULTS, build_taylor_green
+from insr.reference import flows
+from insr.reference.fluid_grid import GridEuler2D, evaluation_points, grid_state_bytes, kinetic_energy, velocity_mse
+from insr.reproduce.core import smallest_matching
+from insr.simulate import SaveAt, simulate
 
 EXACT = None  # exact velocity at the 256² evaluation points, filled in main()
 
 
-@functools.lru_cache(maxsize=None)  # the size search and the table rows share runs
+@functools.cache  # the size search and the table rows share runs
 def grid_run(n, dt, steps, interpolation="cubic"):
     """(final MSE, time-averaged MSE, wall time, KE retained) of an n² grid."""
     solver = GridEuler2D(n, interpolation=interpolation)
@@ -108,4 +107,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with single_threaded_blas():  # one OpenBLAS thread beside XLA's pool (insr/blas.py)
+        main()

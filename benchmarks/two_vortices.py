@@ -32,7 +32,7 @@ grid (halving or doubling from 48, then bisection to ~5 %) whose final velocity 
 at most ours; a 256² grid (the scenario's built-in reference).
 
     python benchmarks/two_vortices.py --steps 5 --reference 256   # quick check (~4 min on 2 cores)
-    python benchmarks/two_vortices.py                             # 50 steps, 1024² reference (~12 min on 2 loaded cores)
+    python benchmarks/two_vortices.py                         # 50 steps, 1024² reference (~12 min on 2 loaded cores)
 """
 
 from __future__ import annotations
@@ -40,16 +40,22 @@ from __future__ import annotations
 import argparse
 import time
 
-# insr first: importing it sets OPENBLAS_NUM_THREADS=1 before NumPy is imported.
-from insr.fluids.scenarios import TWO_VORTICES_DEFAULTS, build_two_vortices  # noqa: I001
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from _common import machine_line, peak_rss_mb, print_table  # noqa: E402
-from insr.reference import flows  # noqa: E402
-from insr.reference.fluid_grid import GridEuler2D, evaluation_points, grid_state_bytes, kinetic_energy  # noqa: E402
-from insr.reference.fluid_grid import sample_density, sample_velocity  # noqa: E402
-from insr.simulate import SaveAt, simulate  # noqa: E402
+from _common import machine_line, peak_rss_mb, print_table
+from insr.blas import single_threaded_blas
+from insr.fluids.scenarios import TWO_VORTICES_DEFAULTS, build_two_vortices
+from insr.reference import flows
+from insr.reference.fluid_grid import (
+    GridEuler2D,
+    evaluation_points,
+    grid_state_bytes,
+    kinetic_energy,
+    sample_density,
+    sample_velocity,
+)
+from insr.simulate import SaveAt, simulate
 
 RES = 256  # evaluation points: the RES² cell centres of [-1, 1]^2
 PTS = evaluation_points(RES).reshape(-1, 2)
@@ -189,4 +195,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with single_threaded_blas():  # one OpenBLAS thread beside XLA's pool (insr/blas.py)
+        main()

@@ -15,7 +15,8 @@ from insr.solvers import LevenbergMarquardt
 def run_paper_net(integrator, steps, dt=0.05, samples=5000):
     problem = Advection1D()
     traj = insr.solve(problem, Siren(1, 1, 20, 2, key=jax.random.PRNGKey(0)), integrator,
-                      LevenbergMarquardt(max_iters=12, ftol=1e-6), init_solver=LevenbergMarquardt(max_iters=200, ftol=1e-9),
+                      LevenbergMarquardt(max_iters=12, ftol=1e-6),
+                      init_solver=LevenbergMarquardt(max_iters=200, ftol=1e-9),
                       dt=dt, t1=steps * dt, key=jax.random.PRNGKey(1), samples=samples)
     return problem, traj
 

@@ -85,7 +85,8 @@ def test_paper_faithful_adam_mode_runs_from_the_cli(tmp_path):
 
 def test_float64_linear_solve_from_the_cli(tmp_path):
     run = tmp_path / "f64"
-    assert main(["run", "heat1d", "--out", str(run), "--set", "lm.linear_dtype=float64", "--set", "lm.tau=1e-3", *TINY]) == 0
+    assert main(["run", "heat1d", "--out", str(run), "--set", "lm.linear_dtype=float64", "--set", "lm.tau=1e-3",
+                 *TINY]) == 0
     import jax
 
     jax.config.update("jax_enable_x64", False)  # leave the process as other tests expect it

@@ -192,13 +192,13 @@ def test_small_strain_limit_matches_linear_elasticity(d):
     la, ma = arap_params_from_lame(lam, mu)
     for signed in (False, True):
         H = np.asarray(
-            jax.jit(jax.hessian(lambda F: arap_volume(F, la, ma, signed=signed)))(jnp.eye(d))
+            jax.jit(jax.hessian(lambda F, signed=signed: arap_volume(F, la, ma, signed=signed)))(jnp.eye(d))
         )
         np.testing.assert_allclose(H, ref, atol=1e-10)
     for log_term in (True, False):
         ls, ms = snh_params_from_lame(lam, mu, d, log_term=log_term)
         H = np.asarray(
-            jax.jit(jax.hessian(lambda F: stable_neo_hookean(F, ls, ms, log_term=log_term)))(
+            jax.jit(jax.hessian(lambda F, ls=ls, ms=ms, lt=log_term: stable_neo_hookean(F, ls, ms, log_term=lt)))(
                 jnp.eye(d)
             )
         )
@@ -215,9 +215,9 @@ def test_jit_vmap_batches():
         for psi in ENERGIES.values():
 
             @jax.jit
-            def both(Fs):
+            def both(Fs, psi=psi):
                 batched = psi(Fs, LAM, MU)  # leading batch dimensions broadcast
-                return batched, jax.vmap(jax.value_and_grad(lambda F: psi(F, LAM, MU)))(Fs)
+                return batched, jax.vmap(jax.value_and_grad(lambda F, psi=psi: psi(F, LAM, MU)))(Fs)
 
             e_batched, (e_vmap, g) = both(Fs)
             np.testing.assert_allclose(e_batched, e_vmap, rtol=1e-12, atol=1e-14)

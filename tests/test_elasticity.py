@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from insr.config import ConfigError, merge
-from insr.scenarios import get as get_scenario  # the registry (imports insr.elasticity.scenarios)
 from insr.elasticity import LBFGS, ElasticStepper, Material, PlaneHandle, RestShape
 from insr.elasticity.scenarios import ELASTIC_SCENARIOS, build_elastic
 from insr.fields import Siren
 from insr.geometry.mesh import MeshError, box_mesh
 from insr.physics.elastic_energy import PlaneContact, SphereContact
+from insr.registry import get as get_scenario  # the registry (imports insr.elasticity.scenarios)
 from insr.simulate import simulate
 from insr.solvers import LevenbergMarquardt
 
@@ -79,7 +79,7 @@ def test_free_fall_follows_the_discrete_ballistic_path():
     st = ElasticStepper(small_field(2), rest, MAT, lm(), gravity=(0.0, -G), samples=200)
     dt = 0.1
     com0 = st.metrics(st.initial_state(None)[0], 0.0)["com_y"]
-    for n, (state, info, m) in enumerate(run(st, 3, dt), start=1):
+    for n, (_state, info, m) in enumerate(run(st, 3, dt), start=1):
         exact = com0 - G * dt**2 * n * (n + 1) / 2
         assert m["com_y"] == pytest.approx(exact, abs=2e-4), n
         assert m["com_x"] == pytest.approx(0.0, abs=2e-4)
@@ -270,7 +270,6 @@ def test_solve_rounds_report_totals_and_the_last_stop_reason():
     # A step of several rounds (fresh points each, as elastic_drop_3d uses) reports the
     # iterations and rejected steps summed over its rounds and why the last round stopped.
     from insr.cli import build_stepper, resolve_config
-    from insr.solvers.levenberg_marquardt import STOP_REASONS
 
     cfg = resolve_config("elastic_collide_2d", ["rounds=2", "samples=100", "lm.max_iters=3", "lm.ftol=0",
                                                 "geometry.lo=[-0.2, 0.45]", "geometry.hi=[0.8, 1.45]"])

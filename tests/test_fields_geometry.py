@@ -71,3 +71,12 @@ def test_bad_domain_and_sampler_arguments():
         Box((1.0,), (0.0,))
     with pytest.raises(ValueError, match="sampling method"):
         Sampler(Interval(0, 1), 10, "grid")
+
+
+def test_matching_boundary_samples_follow_the_interior_spacing():
+    from insr.geometry import Box, Interval
+
+    assert Interval(0.0, 1.0).matching_boundary_samples(5000) == 2  # the two ends
+    assert Box((0.0, 0.0), (1.0, 1.0)).matching_boundary_samples(1000) == 127  # 4 / (1/√1000)
+    assert Box((0.0, 0.0), (2.0, 1.0)).matching_boundary_samples(2000) == 190  # h = 1/√1000, 6/h
+    assert Box((0.0,) * 3, (1.0,) * 3).matching_boundary_samples(1000) == 600  # h = 0.1, 6/h²

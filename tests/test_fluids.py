@@ -6,12 +6,12 @@ points keep the file fast; the scenarios' defaults use the paper's 3×32 network
 
 import math
 
-import insr  # noqa: F401  (sets OPENBLAS_NUM_THREADS before NumPy)
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import insr  # noqa: F401  (sets OPENBLAS_NUM_THREADS before NumPy)
 from insr.config import ConfigError
 from insr.fields import Siren
 from insr.fluids import FluidStepper

@@ -254,7 +254,7 @@ def test_inverted_mesh_names_the_config_key_that_repairs_it(tmp_path, caplog):
 
     from insr.config import ConfigError, merge
     from insr.elasticity.scenarios import build_elastic
-    from insr.scenarios import get
+    from insr.registry import get
 
     path = _inverted_cube(tmp_path / "inv.vtu")
     cfg = merge(get("elastic_drop_3d").defaults, {"geometry": {"shape": "mesh", "mesh": str(path)}})

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from insr import config as cfgmod
+from insr.blas import single_threaded_blas
 from insr.config import ConfigError
 from insr.io.checkpoint import CheckpointError, atomic_write_text
 from insr.simulate import SolveFailure
@@ -34,7 +35,7 @@ class UsageError(Exception):
 
 def resolve_config(target: str, overrides: list[str]) -> dict:
     """Defaults of the scenario named by ``target`` (or by the file's ``scenario`` key), then the file, then --set."""
-    from insr import scenarios
+    from insr import registry
 
     path, data = Path(target), {}
     if path.suffix in (".toml", ".json") or path.is_file():
@@ -42,10 +43,10 @@ def resolve_config(target: str, overrides: list[str]) -> dict:
         name = data.get("scenario")
         if not isinstance(name, str):
             raise ConfigError(f"config file {path} must name its scenario: scenario = \"<name>\" "
-                              f"(one of {', '.join(sorted(scenarios.SCENARIOS))})")
-        cfg = cfgmod.merge(scenarios.get(name).defaults, data)
+                              f"(one of {', '.join(sorted(registry.scenarios()))})")
+        cfg = cfgmod.merge(registry.get(name).defaults, data)
     else:
-        cfg = dict(scenarios.get(target).defaults)
+        cfg = dict(registry.get(target).defaults)
     updates = cfgmod.parse_overrides(overrides)
     if "scenario" in updates:
         raise ConfigError("config key 'scenario' cannot be changed with --set; run that scenario instead")
@@ -192,11 +193,11 @@ def build_stepper(cfg: dict):
     """The scenario's stepper for ``cfg``; turns on 64-bit JAX first if the config asks for float64 solves."""
     import jax
 
-    from insr import scenarios
+    from insr import registry
 
     if "float64" in (cfg.get("lm", {}).get("linear_dtype"), cfg.get("init", {}).get("linear_dtype")):
         jax.config.update("jax_enable_x64", True)  # the CLI is the edge where global JAX settings belong
-    return scenarios.get(cfg["scenario"]).build(cfg)
+    return registry.get(cfg["scenario"]).build(cfg)
 
 
 def _execute(cfg: dict, run_dir: Path, *, resume: bool, quiet: bool) -> None:
@@ -243,7 +244,7 @@ def cmd_run(args) -> None:
 
 
 def _load_run_config(run_dir: Path) -> dict:
-    from insr import scenarios
+    from insr import registry
 
     if not run_dir.is_dir():
         raise UsageError(f"run directory {run_dir} does not exist")
@@ -251,7 +252,7 @@ def _load_run_config(run_dir: Path) -> dict:
     if not path.is_file():
         raise UsageError(f"{run_dir} is not an insr run directory (no {CONFIG_JSON})")
     cfg = cfgmod.load_file(path)
-    return cfgmod.merge(scenarios.get(cfg.get("scenario", "")).defaults, cfg)
+    return cfgmod.merge(registry.get(cfg.get("scenario", "")).defaults, cfg)
 
 
 def cmd_resume(args) -> None:
@@ -367,10 +368,11 @@ def cmd_reproduce(args) -> None:
 
 
 def cmd_list(args) -> None:
-    from insr import scenarios
+    from insr import registry
 
-    width = max(len(n) for n in scenarios.SCENARIOS)
-    for name, s in sorted(scenarios.SCENARIOS.items()):
+    known = registry.scenarios()
+    width = max(len(n) for n in known)
+    for name, s in sorted(known.items()):
         print(f"{name:<{width}}  {s.summary}")
 
 
@@ -416,7 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        with single_threaded_blas():  # see insr.blas: one OpenBLAS thread beside XLA's pool
+            args.func(args)
     except (ConfigError, UsageError, CheckpointError, SolveFailure) as exc:
         print(f"insr: error: {exc}", file=sys.stderr)
         return 2

@@ -13,8 +13,9 @@ import copy
 import json
 import math
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -192,26 +193,7 @@ def load_file(path: Path) -> dict:
 
 
 def to_toml(config: dict) -> str:
-    """Write a nested dict of plain values as TOML (top-level scalars first, then tables)."""
+    """A nested dict of plain values as TOML text (tomli-w: top-level keys first, then tables)."""
+    import tomli_w
 
-    def fmt(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return json.dumps(v)
-        if isinstance(v, list):
-            return "[" + ", ".join(fmt(x) for x in v) + "]"
-        return repr(v)
-
-    def emit(d, name, lines):
-        scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
-        tables = {k: v for k, v in d.items() if isinstance(v, dict)}
-        if name:
-            lines.append(f"\n[{name}]")
-        lines += [f"{k} = {fmt(v)}" for k, v in scalars.items()]
-        for k, v in tables.items():
-            emit(v, f"{name}.{k}" if name else k, lines)
-
-    lines: list[str] = []
-    emit(config, "", lines)
-    return "\n".join(lines).lstrip() + "\n"
+    return tomli_w.dumps(config)

@@ -36,6 +36,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from insr.blas import single_threaded_blas
 from insr.io.checkpoint import CheckpointError, atomic_write_text, load_state, save_state
 from insr.io.progress import ProgressBar
 
@@ -167,6 +168,7 @@ def _loss_flag(rows: list[dict], loss: float, jump_factor: float, history: int) 
     return ""
 
 
+@single_threaded_blas()
 def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), run_dir=None,
              resume: bool = False, progress: bool = False, callbacks=(), jump_factor: float = 100.0,
              history: int = 10) -> Trajectory:
@@ -216,7 +218,8 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
             raise CheckpointError(f"checkpoint in {run_dir} was written with another PRNG key (seed)")
         start, wall = int(meta["step"]), float(meta["wall_time"])
         t = float(meta["t"])
-        rows = [r for r in read_metrics(run_dir / METRICS) if r["step"] <= start] if (run_dir / METRICS).exists() else []
+        rows = ([r for r in read_metrics(run_dir / METRICS) if r["step"] <= start]
+                if (run_dir / METRICS).exists() else [])
         _write_metrics(run_dir / METRICS, rows)  # drop rows written after the checkpoint by a killed run
         for s, f in saved_steps(run_dir):
             if s <= start:
@@ -260,14 +263,17 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
 
 
 def solve(problem, field, integrator, solver, *, dt: float, t1: float, key, sampler=None, samples: int = 5000,
-          sampling: str = "uniform", boundary_weight: float = 1.0, init_solver=None, init_tolerance: float = 1e-3,
+          sampling: str = "uniform", boundary_samples: int | None = None, boundary_weight: float = 1.0,
+          init_solver=None, init_tolerance: float = 1e-3,
           saveat: SaveAt = SaveAt(), checkpoint_dir=None, resume: bool = False, progress: bool = False,
           callbacks=()) -> Trajectory:
     """Solve ∂u/∂t = L(u) for ``problem`` from t = 0 to ``t1`` with a neural ``field``.
 
     ``integrator`` (e.g. :class:`~insr.integrators.Midpoint`) gives the residual of
     one step, ``solver`` (e.g. :class:`~insr.solvers.LevenbergMarquardt`) minimises
-    it; ``samples`` points drawn by ``sampling`` (or a given ``sampler``) per step.
+    it; ``samples`` points drawn by ``sampling`` (or a given ``sampler``) per step, and
+    ``boundary_samples`` points on the boundary (default: the interior sample's spacing,
+    :meth:`~insr.geometry.Box.matching_boundary_samples`; the two ends in 1D).
     Returns the :class:`Trajectory`; with ``checkpoint_dir`` the run is
     checkpointed there and can be resumed.  The initial condition is fitted by
     ``init_solver`` (default: ``LevenbergMarquardt(max_iters=200, ftol=1e-9, geodesic=0.75)``, not the
@@ -290,7 +296,8 @@ def solve(problem, field, integrator, solver, *, dt: float, t1: float, key, samp
         from insr.solvers import LevenbergMarquardt
 
         init_solver = LevenbergMarquardt(max_iters=200, ftol=1e-9, geodesic=0.75)
-    stepper = FieldStepper(problem, field, integrator, solver, sampler, boundary_weight=boundary_weight,
+    stepper = FieldStepper(problem, field, integrator, solver, sampler, boundary_samples=boundary_samples,
+                           boundary_weight=boundary_weight,
                            init_solver=init_solver, init_tolerance=init_tolerance)
     return simulate(stepper, dt=dt, steps=steps, key=key, saveat=saveat, run_dir=checkpoint_dir,
                     resume=resume, progress=progress, callbacks=callbacks)

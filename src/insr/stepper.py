@@ -75,7 +75,10 @@ class FieldStepper:
     """Advance a neural field u_θ of an :class:`~insr.problems.EvolutionProblem`.
 
     Each step solves  θ^{n+1} = argmin_θ mean_x |r(θ; x)|² + w_b·mean_{x_b} |bc(θ; x_b)|²
-    with ``r`` the integrator's residual, warm-started from θ^n (or from the
+    with ``r`` the integrator's residual on the ``sampler``'s points and ``bc`` the problem's
+    boundary residual on ``boundary_samples`` boundary points (default: the interior
+    sample's spacing, :meth:`~insr.geometry.Box.matching_boundary_samples`; the two ends in
+    1D) or a given ``boundary_sampler``, warm-started from θ^n (or from the
     extrapolation 2θ^n − θ^{n−1} when ``extrapolate``).  The initial condition is
     fitted by the same solver (``init_solver`` if given) from the field's random
     initialisation, on ``sampler`` points, and judged on points it was not fitted on
@@ -87,7 +90,8 @@ class FieldStepper:
     """
 
     def __init__(self, problem, field: eqx.Module, integrator, solver, sampler: Sampler, *,
-                 boundary_sampler: Sampler | None = None, boundary_weight: float = 1.0,
+                 boundary_sampler: Sampler | None = None, boundary_samples: int | None = None,
+                 boundary_weight: float = 1.0,
                  init_solver=None, extrapolate: bool = False, init_tolerance: float = 1e-3):
         if field.in_dim != problem.domain.dim or field.out_dim != problem.out_dim:
             raise ValueError(
@@ -112,7 +116,11 @@ class FieldStepper:
 
         blocks = [Block(pde_residual, sampler, 1.0, "pde")]
         if problem.has_boundary:
-            bsampler = boundary_sampler or (lambda key: problem.domain.boundary_points(key, 2))
+            nb = boundary_samples or problem.domain.matching_boundary_samples(getattr(sampler, "n", 1000))
+            if int(nb) < 1:
+                raise ValueError(f"boundary_samples must be ≥ 1, got {boundary_samples!r}")
+            self.boundary_samples = int(nb)
+            bsampler = boundary_sampler or (lambda key: problem.domain.boundary_points(key, self.boundary_samples))
 
             def bc_residual(params, x, args):
                 prev, t, dt = args

@@ -93,22 +93,20 @@ obstacle, negative inside) and ``max_penetration`` = max(0, −min_gap).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-import optax.tree_utils as otu
 
 from insr.geometry import Box, Sampler
 from insr.geometry.mesh import (
     SimplexMesh,
-    box_mesh,
     boundary_facets,
+    box_mesh,
     element_volumes,
     rectangle_mesh,
     sample_volume,
@@ -126,6 +124,7 @@ from insr.physics.elastic_energy import (
     stable_neo_hookean,
 )
 from insr.solvers.adam_plateau import AdamPlateau
+from insr.solvers.lbfgs import LBFGS
 from insr.solvers.levenberg_marquardt import SolveStats
 from insr.solvers.objective import Block, loss_value, sample_blocks
 from insr.stepper import _stats_dict
@@ -229,7 +228,7 @@ class RestShape:
         self.boundary_nodes = np.unique(self.boundary)
 
     @classmethod
-    def from_box(cls, lo, hi, resolution: int | None = None) -> "RestShape":
+    def from_box(cls, lo, hi, resolution: int | None = None) -> RestShape:
         """The box [lo, hi] (2D or 3D); ``resolution`` cells per axis of its output mesh
         (default 32 in 2D, 10 in 3D)."""
         box = Box(tuple(lo), tuple(hi))
@@ -242,7 +241,7 @@ class RestShape:
         return cls(mesh, box)
 
     @classmethod
-    def from_mesh(cls, mesh: SimplexMesh) -> "RestShape":
+    def from_mesh(cls, mesh: SimplexMesh) -> RestShape:
         return cls(mesh)
 
     def sampler(self, n: int, method: str = "uniform"):
@@ -340,56 +339,6 @@ class PlaneHandle:
         if self.ramp_time <= 0:
             return disp
         return jnp.clip(t / self.ramp_time, 0.0, 1.0) * disp
-
-
-# --------------------------------------------------------------------------------------
-# L-BFGS for energies that are not sums of squares
-# --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LBFGS:
-    """Minimise a scalar objective with optax's L-BFGS (zoom line search), inside one
-    ``lax.while_loop``.  Stops after ``max_iters`` iterations, when the gradient norm is
-    ≤ ``gtol``, or when 3 consecutive iterations each decrease the objective by less than
-    ``ftol``·max(|f|, |f₀|).  Slower than Levenberg–Marquardt on least-squares objectives:
-    use it for stable Neo-Hookean and for quasi-static problems with gravity."""
-
-    max_iters: int = 400
-    ftol: float = 1e-7
-    gtol: float = 0.0
-    memory: int = 10
-    name: str = "lbfgs"
-
-    def __post_init__(self):
-        if int(self.max_iters) < 1:
-            raise ValueError(f"lbfgs.max_iters must be ≥ 1, got {self.max_iters!r}")
-        if int(self.memory) < 1:
-            raise ValueError(f"lbfgs.memory must be ≥ 1, got {self.memory!r}")
-        if not (self.ftol >= 0 and self.gtol >= 0):
-            raise ValueError("lbfgs.ftol and lbfgs.gtol must be ≥ 0")
-
-    def minimize(self, fun, params0):
-        opt = optax.lbfgs(memory_size=int(self.memory))
-        vg = optax.value_and_grad_from_state(fun)
-        f0 = fun(params0)
-        scale = jnp.maximum(jnp.abs(f0), 1e-30)
-
-        def cond(c):
-            return (~c[4]) & (c[2] < self.max_iters)
-
-        def body(c):
-            p, s, it, f, _, calm = c
-            value, grad = vg(p, state=s)
-            updates, s = opt.update(grad, s, p, value=value, grad=grad, value_fn=fun)
-            p = optax.apply_updates(p, updates)
-            f_new = otu.tree_get(s, "value")
-            small = (f - f_new) <= self.ftol * jnp.maximum(jnp.abs(f_new), scale)
-            calm = jnp.where(small, calm + 1, 0)
-            done = (calm >= 3) | (otu.tree_norm(grad) <= self.gtol) | ~jnp.isfinite(f_new)
-            return p, s, it + 1, f_new, done, calm
-
-        init = (params0, opt.init(params0), jnp.asarray(0), f0, jnp.asarray(False), jnp.asarray(0))
-        p, s, it, f, done, _ = jax.lax.while_loop(cond, body, init)
-        return p, SolveStats(it, f0, f, done & jnp.isfinite(f))
 
 
 # --------------------------------------------------------------------------------------
@@ -892,7 +841,8 @@ def write_elastic_outputs(stepper, traj, run_dir: Path, output: dict | None = No
         remap[used] = np.arange(len(used))
         for step, x in zip(traj.steps, xs):
             meshio.write(pd / f"surface_{step:06d}.ply",
-                         meshio.Mesh(x[used], [("triangle", remap[stepper.rest.boundary].astype(np.int32))]), binary=True)
+                         meshio.Mesh(x[used], [("triangle", remap[stepper.rest.boundary].astype(np.int32))]),
+                         binary=True)
         written.append(pd)
     if output["images"] and xs:
         fd = run_dir / "frames"

@@ -1,14 +1,7 @@
 """Built-in 2D fluid scenarios: ``taylor_green`` and ``two_vortices`` (Chen et al., ICML 2023, Sec. 5.2).
 
-Register them in :mod:`insr.scenarios` with (at the end of that module)::
-
-    from insr.fluids.scenarios import FLUID_SCENARIOS  # noqa: E402
-    for _s in FLUID_SCENARIOS:
-        register(_s)
-
-Either module may be imported first: ``FLUID_SCENARIOS`` is built on first access
-(PEP 562 module ``__getattr__``), so this module does not import :mod:`insr.scenarios`
-while it loads.
+:mod:`insr.registry` lists them from ``SCENARIOS`` below; this module imports no other
+scenario module.
 
 Defaults (both scenarios)
 -------------------------
@@ -72,7 +65,9 @@ from insr.fluids.stepper import ADVECTIONS, BACKTRACES, WALLS, FluidStepper
 from insr.geometry import Box, Sampler
 from insr.reference import flows
 from insr.reference.fluid_grid import GridEuler2D, evaluation_points, sample_density, sample_velocity
+from insr.registry import Scenario
 from insr.solvers import AdamPlateau, LevenbergMarquardt
+from insr.solvers.config import make_init_solver, make_solver
 
 DOMAIN = Box((-1.0, -1.0), (1.0, 1.0))
 
@@ -236,8 +231,6 @@ def _validate(cfg: dict, defaults: dict) -> dict:
 
 
 def _stepper(cfg: dict, velocity0, *, density0=None, exact_velocity=None, exact_pressure=None, reference=None):
-    from insr.scenarios import make_init_solver, make_solver  # lazy: insr.scenarios imports this module
-
     p = cfg["problem"]
     nb = cfg["boundary_samples"]
     return FluidStepper(
@@ -285,20 +278,8 @@ _SUMMARIES = {
 }
 
 
-def _make_scenarios():
-    from insr.scenarios import Scenario
-
-    return [Scenario("taylor_green", _SUMMARIES["taylor_green"], TAYLOR_GREEN_DEFAULTS, build_taylor_green),
-            Scenario("two_vortices", _SUMMARIES["two_vortices"], TWO_VORTICES_DEFAULTS, build_two_vortices)]
-
-
-def __getattr__(name):
-    # FLUID_SCENARIOS is built on first access so that importing this module never imports
-    # insr.scenarios (which imports this module to register the fluid scenarios).
-    if name == "FLUID_SCENARIOS":
-        import insr.scenarios  # noqa: F401  (may re-enter and set FLUID_SCENARIOS)
-
-        if "FLUID_SCENARIOS" not in globals():
-            globals()["FLUID_SCENARIOS"] = _make_scenarios()
-        return globals()["FLUID_SCENARIOS"]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+FLUID_SCENARIOS: list[Scenario] = [
+    Scenario("taylor_green", _SUMMARIES["taylor_green"], TAYLOR_GREEN_DEFAULTS, build_taylor_green),
+    Scenario("two_vortices", _SUMMARIES["two_vortices"], TWO_VORTICES_DEFAULTS, build_two_vortices),
+]
+SCENARIOS = FLUID_SCENARIOS  # what the registry reads

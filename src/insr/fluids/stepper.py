@@ -64,8 +64,8 @@ against it, and ``density_mse`` when it supplies a density.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import equinox as eqx
 import jax

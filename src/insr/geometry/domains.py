@@ -40,6 +40,23 @@ class Box:
     def volume(self) -> float:
         return float(np.prod(np.subtract(self.hi, self.lo)))
 
+    @property
+    def boundary_measure(self) -> float:
+        """Total area of the faces (perimeter in 2D); in 1D the number of end points, 2."""
+        if self.dim == 1:
+            return 2.0
+        lengths = np.subtract(self.hi, self.lo)
+        return float(2 * sum(np.prod(np.delete(lengths, i)) for i in range(self.dim)))
+
+    def matching_boundary_samples(self, n_interior: int) -> int:
+        """Boundary points at the spacing of ``n_interior`` uniform interior points:
+        h = (volume / n)^(1/d), then ⌈boundary measure / h^(d−1)⌉ (2 in 1D: the ends).
+        E.g. 1,000 points in the unit square → 127 on its perimeter."""
+        if self.dim == 1:
+            return 2
+        h = (self.volume / max(int(n_interior), 1)) ** (1.0 / self.dim)
+        return max(2 * self.dim, int(np.ceil(self.boundary_measure / h ** (self.dim - 1))))
+
     def to_box(self, unit):
         """Map points of [0, 1]^d to the box."""
         lo, hi = jnp.asarray(self.lo, jnp.float32), jnp.asarray(self.hi, jnp.float32)
@@ -113,7 +130,8 @@ class Sampler:
         return hash((self.domain, self.n, self.method))
 
     def __eq__(self, other):
-        return isinstance(other, Sampler) and (self.domain, self.n, self.method) == (other.domain, other.n, other.method)
+        return isinstance(other, Sampler) and ((self.domain, self.n, self.method)
+                                               == (other.domain, other.n, other.method))
 
     def __call__(self, key):
         d, n = self.domain.dim, self.n

@@ -1,45 +1,39 @@
-"""A one-line progress bar over time steps: step, t, loss, solver iterations, ETA."""
+"""A progress bar over time steps (tqdm): step, t, loss, solver iterations, missed steps, ETA.
+
+A flagged step (a loss jump) is also written as a line of its own above the bar, so it stays
+on screen after the bar moves on.
+"""
 
 from __future__ import annotations
 
 import sys
-import time
 
-
-def _fmt_seconds(s: float) -> str:
-    s = int(round(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:d}:{sec:02d}"
+from tqdm.auto import tqdm
 
 
 class ProgressBar:
-    """Writes ``\\r``-updated status lines to a stream (stderr by default)."""
+    """Progress over ``total`` steps, starting at ``start`` (a resumed run), on ``stream``
+    (stderr by default)."""
 
-    def __init__(self, total: int, *, start: int = 0, stream=None, width: int = 24, label: str = "insr"):
-        self.total, self.start, self.width, self.label = total, start, width, label
+    def __init__(self, total: int, *, start: int = 0, stream=None, label: str = "insr"):
+        self.label = label
         self.stream = stream or sys.stderr
-        self.t0 = time.perf_counter()
+        self._bar = tqdm(total=total, initial=start, file=self.stream, desc=label, unit="step",
+                         dynamic_ncols=True, leave=True)
 
     def update(self, step: int, t: float, info: dict, summary: dict | None = None) -> None:
-        done = step - self.start
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / done * (self.total - step) if done > 0 else float("nan")
-        frac = step / self.total if self.total else 1.0
-        bar = "#" * int(self.width * frac) + "-" * (self.width - int(self.width * frac))
         loss = info.get("loss", float("nan"))
         its = info.get("iterations", "")
-        eta_s = _fmt_seconds(eta) if eta == eta else "?"
-        # A flagged step (a loss jump) and the steps that missed their tolerance so far
-        # are shown on the line itself: they must not go unseen until the end.
-        flag = f" !{info['flag']}" if info.get("flag") else ""
+        # The steps that missed their tolerance so far are shown on the bar itself: they
+        # must not go unseen until the end.
         missed = f" missed={summary['missed_tolerance']}" if summary and summary.get("missed_tolerance") else ""
-        self.stream.write(f"\r{self.label} [{bar}] step {step}/{self.total} t={t:.4g} loss={loss:.3e} "
-                          f"it={its}{missed}{flag} ETA {eta_s}   ")
+        flag = info.get("flag") or ""
+        self._bar.set_postfix_str(f"t={t:.4g} loss={loss:.3e} it={its}{missed}{' !' + flag if flag else ''}",
+                                  refresh=False)
+        self._bar.update(step - self._bar.n)
         if flag:
-            self.stream.write("\n")  # keep the flagged step's line on screen
-        self.stream.flush()
+            self._bar.write(f"{self.label}: step {step} (t={t:.4g}) !{flag}: loss={loss:.3e}{missed}",
+                            file=self.stream)
 
     def close(self) -> None:
-        self.stream.write(f"\n{self.label}: done in {_fmt_seconds(time.perf_counter() - self.t0)}\n")
-        self.stream.flush()
+        self._bar.close()

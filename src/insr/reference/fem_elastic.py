@@ -43,8 +43,9 @@ symmetric mode without off-diagonal pivoting gives ``P K P^T = L D L^T``-like pi
 whose signs are the inertia); otherwise every block is projected onto the positive
 semi-definite cone by clamping its negative eigenvalues (projected Newton, Teran et al.
 2005), which always gives a descent direction. A backtracking Armijo line search on
-``E`` (halving, ``c = 1e-4``) makes every step decrease the energy. Stopping: the accepted step satisfies ``max |dx| <= xtol * diam`` or the
-free gradient dropped below ``gtol`` times its initial value. Everything is evaluated
+``E`` (halving, ``c = 1e-4``) makes every step decrease the energy. Stopping: the
+accepted step satisfies ``max |dx| <= xtol * diam`` or the free gradient dropped below
+``gtol`` times its initial value. Everything is evaluated
 in float64 (``jax.enable_x64`` is switched on locally, the global JAX setting is left
 alone). Everything but the sparse factorisation scales linearly with the mesh size.
 Measured on 2 shared CPU cores: 2D, 8.3k nodes (16.6k DOFs): about 0.3 s per Newton
@@ -697,7 +698,7 @@ def stretch_benchmark_2d(
     x = X.copy()
     infos = []
     load_steps = max(1, int(load_steps))
-    for s in range(1, load_steps + 1):
+    for _ in range(load_steps):
         du = displacement / load_steps
         x = x.copy()
         x[:, 0] += du * ramp  # affine increment, exact on both clamped edges

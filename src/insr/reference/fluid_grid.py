@@ -97,8 +97,8 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import scipy.fft as sfft
@@ -209,7 +209,7 @@ class GridEulerResult:
     wall_time: float
     dt: float
     steps: int
-    solver: "GridEuler2D" = field(repr=False)
+    solver: GridEuler2D = field(repr=False)
 
     @property
     def final(self) -> GridState:

@@ -13,15 +13,25 @@ import functools
 
 import numpy as np
 
-from insr.reproduce.core import Context, Example, PaperRow, adam_row, metrics_value, row, run_scenario, run_timing
-from insr.reproduce.core import run_wall, smallest_matching
+from insr.reproduce.core import (
+    Context,
+    Example,
+    PaperRow,
+    adam_row,
+    metrics_value,
+    row,
+    run_scenario,
+    run_timing,
+    run_wall,
+    smallest_matching,
+)
 
 A, C, S, LO, HI = 0.25, -1.5, 0.1, -2.0, 2.0
 METRIC = ("mean absolute error against the exact solution u0(x − 0.25t) on 1,000 uniform points of [−2, 2] "
           "at the final time (grids interpolated linearly)")
 
 
-@functools.lru_cache(maxsize=None)  # the size search and the rows share these runs
+@functools.cache  # the size search and the rows share these runs
 def fd_error(n: int, dt: float, steps: int):
     """(MAE at the final time, wall seconds) of the midpoint finite-difference grid with n nodes."""
     from insr.reference.advection_fd import advection_exact, advection_fd_midpoint, gaussian, mae_on
@@ -72,7 +82,8 @@ def run(ctx: Context) -> list[dict]:
                                                             f"FD midpoint, same memory ({nbytes // 4} nodes)")))
 
     def same_error():
-        n = smallest_matching(lambda n: fd_error(n, dt, steps)[0], target, nbytes // 4, lambda n: 2 * n - 1, 80_001, 0.02)
+        n = smallest_matching(lambda n: fd_error(n, dt, steps)[0], target, nbytes // 4, lambda n: 2 * n - 1,
+                              80_001, 0.02)
         if n is None:
             return row("FD midpoint, same error", "same-error", note="no grid ≤ 80,001 nodes reaches our error")
         return _fd_row(n, dt, steps, "same-error", f"FD midpoint, same error ({n} nodes)",

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from insr.io.checkpoint import atomic_write_text
 
@@ -124,7 +124,7 @@ def run_scenario(ctx: Context, run_id: str, scenario: str, updates: dict, *, out
 
     from insr import config as cfgmod
     from insr.outputs import write_outputs
-    from insr.scenarios import get
+    from insr.registry import get
     from insr.simulate import SaveAt, simulate
 
     sc = get(scenario)

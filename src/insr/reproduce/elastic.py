@@ -104,7 +104,7 @@ def _fem_run(cfg, resolution):
 def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: dict) -> list[dict]:
     from insr import config as cfgmod
     from insr.geometry.mesh import interpolate_p1
-    from insr.scenarios import get
+    from insr.registry import get
 
     z = ctx.sizes
     upd = {"steps": z["steps"]}
@@ -138,14 +138,16 @@ def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: di
             x, mesh, wall, per, nbytes, conv = _fem_run(cfg, resolution)
             xi = interpolate_p1(mesh, x, X, allow_outside=True)
             return row(label, kind, error=rms(xi), wall_s=wall, state_bytes=nbytes, series="FEM P1",
-                       note=f"{mesh.n_points} nodes, {per:.2f} s/step, Newton {'converged' if conv else 'NOT converged'}")
+                       note=f"{mesh.n_points} nodes, {per:.2f} s/step, "
+                            f"Newton {'converged' if conv else 'NOT converged'}")
         return compute
 
     rows = [ctx.cached("ours", ours)]
 
     # projected per step and over the steps ours ran (equal horizons)
     adam_upd = {**upd, **paper_adam, "optimizer": "adam", "adam": {"max_iters": z["adam_iters"]}}
-    rows.append(adam_row(ctx, scenario, adam_upd, z["adam_iters"], cfg["steps"], loop="the paper's Adam loop and network"))
+    rows.append(adam_row(ctx, scenario, adam_upd, z["adam_iters"], cfg["steps"],
+                         loop="the paper's Adam loop and network"))
     rows.append(ctx.cached("fem_same_memory", fem(z["same_memory"], "same-memory",
                                                   f"FEM P1, resolution {z['same_memory']}, same memory")))
     rows.append(row(f"FEM P1, resolution {z['reference']} (the reference)", "reference", error=0.0,

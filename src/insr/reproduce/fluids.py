@@ -13,8 +13,18 @@ import functools
 
 import numpy as np
 
-from insr.reproduce.core import Context, Example, PaperRow, adam_row, metrics_value, row, run_scenario, run_timing
-from insr.reproduce.core import run_wall, smallest_matching
+from insr.reproduce.core import (
+    Context,
+    Example,
+    PaperRow,
+    adam_row,
+    metrics_value,
+    row,
+    run_scenario,
+    run_timing,
+    run_wall,
+    smallest_matching,
+)
 
 DT = 0.05
 
@@ -35,13 +45,14 @@ def _grid_rows(ctx, velocity0, reference_u, target, steps, sweep, density0=None)
 
     channels = 3 if density0 is None else 4
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def run(n, interpolation="cubic"):  # the size search and the rows share these runs
         return _grid_error(velocity0, reference_u, n, steps, interpolation, density0)
 
     def grid_row(n, kind, label, interpolation="cubic", note=""):
         e, w, ke = run(n, interpolation)
-        return row(label, kind, error=e, wall_s=w, state_bytes=grid_state_bytes(n, channels), series=f"grid ({interpolation})",
+        return row(label, kind, error=e, wall_s=w, state_bytes=grid_state_bytes(n, channels),
+                   series=f"grid ({interpolation})",
                    note=(note + "; " if note else "") + f"KE retained {ke:.4f}", ke_retained=ke)
 
     rows = [ctx.cached("grid48_cubic", lambda: grid_row(48, "same-memory", "grid 48², bicubic, same memory")),

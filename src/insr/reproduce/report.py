@@ -299,8 +299,8 @@ def _html_section(res, images, out_dir) -> str:
 def _html_page(suite, env, missing, sections) -> str:
     warn = ""
     if suite["profile"] != "full":
-        warn = (f"<p class=warn><b>{suite['profile'].upper()} PROFILE</b>: reduced steps and samples; real runs, but not "
-                "comparable with the paper's numbers.</p>")
+        warn = (f"<p class=warn><b>{suite['profile'].upper()} PROFILE</b>: reduced steps and samples; "
+                "real runs, but not comparable with the paper's numbers.</p>")
     miss = f"<p>Not finished yet: {html.escape(', '.join(missing))}.</p>" if missing else ""
     versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:8px 0}"

@@ -70,7 +70,6 @@ from jax.flatten_util import ravel_pytree
 
 from insr.solvers.objective import residual_vector, sample_blocks
 
-
 # Why a solve stopped (SolveStats.reason); converged ⇔ reason in CONVERGED_REASONS.
 STOP_REASONS = ("max_iters", "rtol", "atol", "ftol", "gtol", "stalled")
 CONVERGED_REASONS = ("rtol", "atol", "ftol", "gtol")

@@ -27,5 +27,5 @@ def write_animation(frames, path_stem: Path, fps: int = 20) -> Path:
     except Exception as exc:  # ffmpeg missing or failing: GIF needs no external binary
         path = path_stem.with_suffix(".gif")
         imageio.mimsave(path, frames, duration=1.0 / fps)
-        warnings.warn(f"MP4 writing failed ({exc}); wrote {path.name} instead")
+        warnings.warn(f"MP4 writing failed ({exc}); wrote {path.name} instead", stacklevel=2)
         return path

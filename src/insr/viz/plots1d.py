@@ -26,7 +26,7 @@ def plot_snapshots(traj, times, path: Path, n: int = 1000) -> Path:
     dom = traj.stepper.problem.domain
     x = np.linspace(dom.lo[0], dom.hi[0], n, dtype=np.float32)[:, None]
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for k, t in enumerate(times or [traj.ts[0], traj.ts[-1]]):
+    for t in times or [traj.ts[0], traj.ts[-1]]:
         ts, u, ue = _curves(traj, x, t)
         line, = ax.plot(x[:, 0], u, lw=1.6, label=f"insr t={ts:.3g}")
         if ue is not None:
