@@ -5,18 +5,19 @@ points keep the file fast; the scenarios' defaults use the paper's 3×32 network
 """
 
 import math
+import xml.etree.ElementTree as ET
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import insr  # noqa: F401  (sets OPENBLAS_NUM_THREADS before NumPy)
 from insr.config import ConfigError
 from insr.fields import Siren
 from insr.fluids import FluidStepper
 from insr.fluids.scenarios import FLUID_SCENARIOS, build_taylor_green, build_two_vortices
 from insr.geometry import Box, Sampler
+from insr.io.paraview import read_image_data
 from insr.reference import flows
 from insr.reference.fluid_grid import evaluation_points
 from insr.simulate import SaveAt, simulate
@@ -129,6 +130,19 @@ def test_taylor_green_preserved(euler, tmp_path):
     files = st.write_outputs(traj, tmp_path, {"plot_times": []})
     assert all(f.exists() and f.stat().st_size > 0 for f in files)
     assert (tmp_path / "metrics.csv").exists()
+    # The ParaView series: one image per saved step, the fields the network holds.
+    pvd = ET.parse(tmp_path / "paraview" / "fluid.pvd").getroot()
+    entries = [(float(e.get("timestep")), e.get("file")) for e in pvd.iter("DataSet")]
+    assert [t for t, _ in entries] == pytest.approx([0.0, DT, 2 * DT, 3 * DT])
+    origin, spacing, data = read_image_data(tmp_path / "paraview" / entries[-1][1])
+    n = data["velocity"].shape[0]
+    assert origin[:2] == pytest.approx(DOMAIN.lo) and spacing[:2] == pytest.approx(2.0 / (n - 1))
+    ix, iy = 5, n - 3  # a node off the diagonal: catches a transposed layout
+    node = np.array([[DOMAIN.lo[0] + ix * spacing[0], DOMAIN.lo[1] + iy * spacing[1]]], np.float32)
+    want = st.evaluate(traj.states[-1], node)[0]
+    assert data["velocity"][ix, iy, 0] == pytest.approx([want[0], want[1], 0.0], abs=1e-5)
+    assert data["pressure"][ix, iy, 0] == pytest.approx(want[2], abs=1e-5)
+    assert {"vorticity", "divergence"} <= set(data)
 
 
 def test_viscous_decay_rate(euler):

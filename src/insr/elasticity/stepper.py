@@ -112,6 +112,7 @@ from insr.geometry.mesh import (
     sample_volume,
     volume_sampler,
 )
+from insr.io.paraview import write_pvd
 from insr.physics.elastic_energy import (
     PlaneContact,
     SphereContact,
@@ -691,16 +692,6 @@ class ElasticStepper:
 def _pad3(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, np.float64)
     return a if a.shape[1] == 3 else np.column_stack([a, np.zeros(len(a))])
-
-
-def write_pvd(path: Path, entries) -> Path:
-    """A ParaView collection file: ``entries`` = [(time, relative file name), ...]."""
-    lines = ['<?xml version="1.0"?>',
-             '<VTKFile type="Collection" version="0.1" byte_order="LittleEndian">', "  <Collection>"]
-    lines += [f'    <DataSet timestep="{t:.9g}" group="" part="0" file="{name}"/>' for t, name in entries]
-    lines += ["  </Collection>", "</VTKFile>", ""]
-    path.write_text("\n".join(lines))
-    return path
 
 
 def _obstacle_artists_2d(ax, contacts, xlim, ylim):

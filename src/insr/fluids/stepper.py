@@ -599,22 +599,57 @@ def _limits(images: list[dict]) -> dict:
     return lim
 
 
-def _draw(axes, images: dict, limits: dict, extent, title_suffix: str = ""):
+def _draw(axes, images: dict, limits: dict, extent, title_suffix: str = "", colorbars: bool = True):
+    """One panel per field, axes in the domain's (nondimensional) units, a colour bar each
+    (drawn once: the panels of an animation keep theirs and only their images change)."""
     for ax, (name, img) in zip(axes, images.items()):
         cmap, label = _PANELS[name]
-        ax.clear()
-        ax.imshow(img.T, origin="lower", extent=extent, cmap=cmap, vmin=limits[name][0], vmax=limits[name][1],
-                  interpolation="nearest")
+        for im in ax.images:
+            im.remove()
+        artist = ax.imshow(img.T, origin="lower", extent=extent, cmap=cmap, vmin=limits[name][0],
+                           vmax=limits[name][1], interpolation="nearest")
         ax.set_title(label + title_suffix, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_xlabel("x", fontsize=8)
+        ax.set_ylabel("y", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.locator_params(nbins=4)  # labels that do not run into each other
+        if colorbars:
+            ax.figure.colorbar(artist, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
+
+
+def write_fluid_paraview(stepper: FluidStepper, traj, run_dir: Path, *, resolution: int = 128) -> Path:
+    """``paraview/fluid.pvd``: one ``.vti`` image per saved step on ``resolution``² nodes
+    spanning the domain, with ``velocity`` (u, v, 0), ``pressure``, ``vorticity``,
+    ``divergence`` (and ``density``)."""
+    from insr.io.paraview import write_image_data, write_pvd
+
+    d = stepper.domain
+    axes = [np.linspace(d.lo[i], d.hi[i], resolution) for i in range(2)]
+    gx, gy = np.meshgrid(*axes, indexing="ij")
+    pts = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    shape = (resolution, resolution)
+    pv = Path(run_dir) / "paraview"
+    pv.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for step, t, state in zip(traj.steps, traj.ts, traj.states):
+        u, div, vort = stepper.diagnostics(state, pts)
+        vals = stepper.evaluate(state, pts)
+        data = {"velocity": u.reshape(shape + (2,)), "pressure": vals[:, 2].reshape(shape),
+                "vorticity": vort.reshape(shape), "divergence": div.reshape(shape)}
+        if stepper.has_density:
+            data["density"] = vals[:, 3].reshape(shape)
+        name = f"step_{step:06d}.vti"
+        write_image_data(pv / name, d.lo, d.hi, shape, data)
+        entries.append((float(t), name))
+    return write_pvd(pv / "fluid.pvd", entries)
 
 
 def write_fluid_outputs(stepper: FluidStepper, traj, run_dir: Path, plot_times=None, *, resolution: int = 128,
                         fps: int = 10) -> list[Path]:
     """``snapshots.png`` (one row per time in ``plot_times``, nearest saved step; first and
-    last saved steps by default; columns vorticity, speed[, density]) and
-    ``animation.mp4`` (GIF without ffmpeg) over all saved steps, same colour limits."""
+    last saved steps by default; columns vorticity, speed[, density]),
+    ``animation.mp4`` (GIF without ffmpeg) over all saved steps, same colour limits, and
+    the ParaView series ``paraview/fluid.pvd`` (:func:`write_fluid_paraview`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -634,7 +669,7 @@ def write_fluid_outputs(stepper: FluidStepper, traj, run_dir: Path, plot_times=N
 
     times = plot_times or [traj.ts[0], traj.ts[-1]]
     rows = sorted({traj.nearest(t) for t in times})
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(3 * ncol, 3 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(3.6 * ncol, 3.2 * len(rows)), squeeze=False)
     for r, i in enumerate(rows):
         _draw(axes[r], images[i], limits, extent, f", t = {traj.ts[i]:.3g}")
     fig.tight_layout()
@@ -642,11 +677,14 @@ def write_fluid_outputs(stepper: FluidStepper, traj, run_dir: Path, plot_times=N
     fig.savefig(snap, dpi=100)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, ncol, figsize=(3 * ncol, 3.2), dpi=80, squeeze=False)
+    fig, axes = plt.subplots(1, ncol, figsize=(3.6 * ncol, 3.4), dpi=80, squeeze=False)
     frames = []
     for i, img in enumerate(images):
-        _draw(axes[0], img, limits, extent, f", t = {traj.ts[i]:.3g}")
+        _draw(axes[0], img, limits, extent, f", t = {traj.ts[i]:.3g}", colorbars=i == 0)
+        if i == 0:
+            fig.tight_layout()
         fig.canvas.draw()
         frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
     plt.close(fig)
-    return [snap, write_animation(frames, run_dir / "animation", fps=fps)]
+    return [snap, write_animation(frames, run_dir / "animation", fps=fps),
+            write_fluid_paraview(stepper, traj, run_dir, resolution=resolution)]
