@@ -33,6 +33,9 @@ Config keys (every scenario has them all; ``insr show <name>`` prints the defaul
 ``optimizer``   "lm" (Levenberg–Marquardt, table ``lm``) | "lbfgs" (table ``lbfgs``) |
                 "adam" (the paper's Adam + ReduceLROnPlateau, table ``adam``).
 ``samples``     volume points per step (fresh each step), ``sampling`` how.
+``rounds``      solves per step, each on fresh points; with more than one, a step has
+                converged when its last round lowered the objective on held-out points by
+                ≤ ``rounds_rtol`` of its value.
 ``output``      ``images`` / ``paraview`` / ``ply`` switches of :meth:`ElasticStepper.write_outputs`.
 
 The paper's sizes are reachable by config (and slow on a CPU: the Levenberg–Marquardt
@@ -109,6 +112,7 @@ def elastic_defaults(name: str, dim: int, *, dt: float, steps: int, samples: int
         "sampling": "uniform",
         "extrapolate": False,
         "rounds": 1,
+        "rounds_rtol": 1e-2,
         "seed": 0,
         "save_every": 1,
         "output": {"images": True, "paraview": True, "ply": True},
@@ -252,6 +256,8 @@ def build_elastic(cfg: dict) -> ElasticStepper:
     opt = _optimizer(cfg, material, cfg["quasi_static"], gravity)
     if cfg["rounds"] < 1:
         raise _err("rounds", "an integer ≥ 1", cfg["rounds"])
+    if not cfg["rounds_rtol"] > 0:
+        raise _err("rounds_rtol", "a number > 0", cfg["rounds_rtol"])
     f = cfg["field"]
     try:
         field = Siren(dim, dim, f["width"], f["depth"], omega0=f["omega0"], fast_sine=f["fast_sine"],
@@ -260,7 +266,7 @@ def build_elastic(cfg: dict) -> ElasticStepper:
                               dirichlet=mode, handle_stiffness=cfg["handles"]["stiffness"],
                               handle_samples=cfg["handles"]["samples"], quasi_static=cfg["quasi_static"],
                               samples=cfg["samples"], sampling=cfg["sampling"], extrapolate=cfg["extrapolate"],
-                              rounds=cfg["rounds"])
+                              rounds=cfg["rounds"], rounds_rtol=cfg["rounds_rtol"])
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
@@ -286,7 +292,10 @@ def _collide_2d() -> dict:
 
 
 def _stretch_2d() -> dict:
-    cfg = elastic_defaults("elastic_stretch_2d", 2, dt=1.0, steps=4, samples=2500, width=24, depth=2)
+    # 5,000 volume points per load step: with 2,500 the network over-fitted the sample and
+    # the error against the FEM depended on the seed (seeds 0-4: 1.88 / 2.56 / 4.16e-2,
+    # max/median 1.62); with 5,000: 1.54 / 1.80 / 2.42e-2 (1.34), at about twice the time.
+    cfg = elastic_defaults("elastic_stretch_2d", 2, dt=1.0, steps=4, samples=5000, width=24, depth=2)
     cfg["geometry"].update(lo=[-1.0, -1.0], hi=[1.0, 1.0], resolution=32)
     # The paper's ARAP weights λ = 1, μ = 1000 (ratio_arap, ratio_volume): μ_L = 1,
     # λ_L = 2000, i.e. E = μ_L(3λ_L + 2μ_L)/(λ_L + μ_L) = 6002/2001, ν = λ_L/(2(λ_L + μ_L)) = 1000/2001.

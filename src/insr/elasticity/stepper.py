@@ -380,7 +380,8 @@ class ElasticStepper:
                  handles: Sequence[PlaneHandle] = (), dirichlet: str = "penalty",
                  handle_stiffness: float = 1e4, handle_samples: int = 256, quasi_static: bool = False,
                  samples: int = 2000, sampling: str = "uniform", extrapolate: bool = False,
-                 rounds: int = 1, predictor: bool = True, metric_points: int = 4096):
+                 rounds: int = 1, rounds_rtol: float = 1e-2, predictor: bool = True,
+                 metric_points: int = 4096):
         d = rest.dim
         if getattr(field, "in_dim", d) != d or getattr(field, "out_dim", d) != d:
             raise ValueError(f"the deformation network must map R^{d} → R^{d}, got "
@@ -395,6 +396,9 @@ class ElasticStepper:
         if int(rounds) < 1:
             raise ValueError(f"rounds must be ≥ 1, got {rounds!r}")
         self.rounds = int(rounds)
+        if not rounds_rtol > 0:
+            raise ValueError(f"rounds_rtol must be > 0, got {rounds_rtol!r}")
+        self.rounds_rtol = float(rounds_rtol)
         b = np.zeros(d) if gravity is None else np.asarray(gravity, np.float64)
         if b.shape != (d,) or not np.all(np.isfinite(b)):
             raise ValueError(f"gravity must be {d} finite numbers, got {gravity!r}")
@@ -541,18 +545,37 @@ class ElasticStepper:
         def step(params, prev, dt_prev, t, dt, key):
             guess = jax.tree.map(lambda a, c: 2 * a - c, params, prev) if self.extrapolate else params
             guess = predict(guess, params, prev, dt_prev, t, dt)
+            # The step's objective on held-out points (drawn from a key no round uses): a
+            # loss far above the fitted one means the solve fitted its sample, not the body.
+            k_held = jax.random.fold_in(key, 0x5EED)
             if rounds == 1:
-                return solve_once(guess, params, prev, dt_prev, t, dt, key)
+                p, st = solve_once(guess, params, prev, dt_prev, t, dt, key)
+                held = objective_on(p, params, prev, dt_prev, t, dt, k_held)
+                return p, st, (held, held, st.iterations > st.rejected)
 
             # Unrolled on purpose: with lax.scan around the solve, XLA:CPU deadlocked
             # (0 % CPU) in 3D, where the polar rotation uses LAPACK's SVD (JAX 0.10).
             p, its, rejected, first = guess, 0, 0, None
-            for k in jax.random.split(key, rounds):
+            for i, k in enumerate(jax.random.split(key, rounds)):
+                if i == rounds - 1:
+                    held_before = objective_on(p, params, prev, dt_prev, t, dt, k_held)
                 p, st = solve_once(p, params, prev, dt_prev, t, dt, k)
                 its, rejected = its + st.iterations, rejected + st.rejected
                 first = st.loss_initial if first is None else first
-            # Totals over the rounds; whether it converged and why it stopped: the last round's.
-            return p, SolveStats(its, first, st.loss, st.converged, rejected, st.reason)
+            # Totals over the rounds; the last round's loss and stop reason, and whether the
+            # last round accepted a step (one whose every iteration was rejected made no
+            # progress: that is not stationarity).
+            held = objective_on(p, params, prev, dt_prev, t, dt, k_held)
+            moved = st.iterations > st.rejected
+            return p, SolveStats(its, first, st.loss, st.converged, rejected, st.reason), (held_before, held, moved)
+
+        def objective_on(p, params, prev, dt_prev, t, dt, key):
+            """The step's objective at p on the points ``key`` draws (what the solver minimises)."""
+            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
+            pts = sample_blocks(blocks, ks)
+            if scalar:
+                return scalar_objective(xt, blocks, pts, args)(p)
+            return loss_value(blocks, pts, p, args)
 
         def loss_grad(p, params, prev, dt_prev, t, dt, key):
             xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
@@ -641,9 +664,30 @@ class ElasticStepper:
         return state, {"iterations": 0, "loss_initial": 0.0, "loss": 0.0, "converged": True}
 
     def step(self, state, t, dt, key):
-        new, stats = self._step(state["phi"], state["phi_prev"], state["dt"], jnp.float32(t),
-                                jnp.float32(dt), key)
-        return {"phi": new, "phi_prev": state["phi"], "dt": jnp.asarray(dt, jnp.float32)}, _stats_dict(stats)
+        """One implicit-Euler step.  The info adds ``heldout_loss``, the step's objective on
+        points no solve saw.  With ``rounds`` > 1 (a fixed budget of solves on fresh points,
+        none of which runs to a stationary point) ``converged`` means the last round
+        lowered the held-out objective by ≤ ``rounds_rtol`` of its value after accepting at
+        least one step (``stop`` = "heldout"), or its own solve converged; a last round
+        whose every iteration was rejected made no progress (``stop`` = "stalled"), and one
+        that still lowered the held-out objective by more stops at "rounds"."""
+        new, stats, (held_before, held, moved) = self._step(state["phi"], state["phi_prev"], state["dt"],
+                                                            jnp.float32(t), jnp.float32(dt), key)
+        info = _stats_dict(stats)
+        info["heldout_loss"] = float(held)
+        if self.rounds > 1:
+            change = (float(held_before) - float(held)) / max(abs(float(held_before)), 1e-30)
+            info["heldout_change"] = change
+            if not np.isfinite(float(held)):
+                info["converged"], info["stop"] = False, "nonfinite"
+            elif not info["converged"]:  # the last round's own solve did not converge
+                if not bool(moved):
+                    info["stop"] = "stalled"
+                elif change <= self.rounds_rtol:
+                    info["converged"], info["stop"] = True, "heldout"
+                else:
+                    info["stop"] = "rounds"
+        return {"phi": new, "phi_prev": state["phi"], "dt": jnp.asarray(dt, jnp.float32)}, info
 
     def evaluate(self, state, points, t=0.0) -> np.ndarray:
         """φ(X, t) at rest points ``points`` (n, d): columns ``channel_names``."""
