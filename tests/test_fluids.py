@@ -220,3 +220,40 @@ def test_substep_tolerance_reports_solves_that_made_no_progress():
         _stepper(substep_rtol=0.0)
     with pytest.raises(ConfigError, match="substep_rtol"):
         build_taylor_green({"substep_rtol": 2.0})
+
+
+def test_metrics_are_measured_on_the_steppers_own_domain():
+    # Taylor–Green moved to [0, 2]²: the fitted initial state must be judged on that square's
+    # cell centres (on [-1, 1]², where the metrics used to look, the network extrapolates).
+    dom = Box((0.0, 0.0), (2.0, 2.0))
+    shift = lambda x: x - 1.0
+    u, p = _nets()
+    st = FluidStepper(u, p, LevenbergMarquardt(max_iters=2, tau=1e-4), Sampler(dom, N, "uniform"),
+                      velocity0=lambda x: flows.taylor_green_velocity(shift(x)),
+                      boundary_sampler=lambda key: dom.boundary_points(key, 64),
+                      init_solver=LevenbergMarquardt(max_iters=60, ftol=1e-10, tau=1e-4),
+                      exact_velocity=lambda x, t: flows.taylor_green_viscous(shift(x), t, 0.0), eval_resolution=32)
+    pts = st._eval_points
+    assert pts.min() == pytest.approx(1 / 32) and pts.max() == pytest.approx(2 - 1 / 32)
+    state, info = st.initial_state(jax.random.PRNGKey(2))
+    assert info["fit_ok"], info
+    m = st.metrics(state, 0.0)
+    assert m["rel_l2"] < 0.05, m
+    # kinetic energy over the 2×2 square: ½·|Ω|·mean|u|² with mean|u|² = 1/(2π²) for TG
+    assert m["kinetic_energy"] == pytest.approx(0.5 * 4.0 / (2 * math.pi**2), rel=0.05)
+
+
+def test_3d_error_points_stay_a_few_thousand():
+    from insr.problems import EvolutionProblem
+
+    class P(EvolutionProblem):
+        domain: Box = Box((0.0,) * 3, (1.0,) * 3)
+        out_dim: int = 1
+
+        def initial_condition(self, x):
+            return x[:1]
+
+        def rhs(self, u, x, t):
+            return u(x)
+
+    assert P().error_points().shape == (22**3, 3)

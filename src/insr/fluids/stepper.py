@@ -51,8 +51,9 @@ boundary block u·n = 0 (weight ``boundary_weight``) to the velocity solves.
 Channels of :meth:`FluidStepper.evaluate`, in order: ``u`` (x-velocity), ``v``
 (y-velocity), ``p`` (pressure), and ``rho`` (density) when a density field is given.
 
-Metrics (every step, on the r×r cell centres of :func:`insr.reference.fluid_grid.evaluation_points`,
-r = ``eval_resolution``, 256 by default): ``kinetic_energy`` ½∫|u|² ≈ ½|Ω|·mean|u|²,
+Metrics (every step, on the r×r cell centres of the domain — on [-1, 1]² those of
+:func:`insr.reference.fluid_grid.evaluation_points` — r = ``eval_resolution``, 256 by default):
+``kinetic_energy`` ½∫|u|² ≈ ½|Ω|·mean|u|²,
 ``enstrophy`` ½∫ω² (ω = ∂ₓv − ∂ᵧu by autodiff), ``div_max`` max|∇·u| and ``div_rms``
 (∇·u by autodiff).  With ``exact_velocity``: ``velocity_mse`` = mean over the points and
 both components of (u − u_exact)² (the convention of
@@ -74,7 +75,6 @@ import numpy as np
 
 from insr.geometry import Box, Sampler
 from insr.operators import laplacian
-from insr.reference.fluid_grid import evaluation_points
 from insr.solvers.objective import Block
 from insr.stepper import relative_l2, retry_solver
 
@@ -194,7 +194,8 @@ class FluidStepper:
         could never meet a tolerance.
     reference:
         Optional ``ref(t) -> dict | None`` with ``"u"`` (r², 2) and optionally ``"rho"`` (r²)
-        at ``evaluation_points(r).reshape(-1, 2)``, r = ``eval_resolution`` (e.g. a fine
+        at the r×r cell centres of the domain in row-major [ix, iy] order (on [-1, 1]²:
+        ``evaluation_points(r).reshape(-1, 2)``), r = ``eval_resolution`` (e.g. a fine
         grid solution), for the error metrics of flows without a closed form.
     """
 
@@ -378,7 +379,9 @@ class FluidStepper:
         self._eval = jax.jit(self._eval_impl)
         self._diagnostics = jax.jit(self._diagnostics_impl)
         self.eval_resolution = int(eval_resolution)
-        self._eval_points = evaluation_points(self.eval_resolution).reshape(-1, 2).astype(np.float32)
+        # The r×r cell centres of this stepper's domain ([-1, 1]² in the scenarios, where
+        # they equal insr.reference.fluid_grid.evaluation_points(r)).
+        self._eval_points = _cell_centres(self.domain, self.eval_resolution)
         self._eval_points_j = jnp.asarray(self._eval_points)
 
     # ---- protocol ------------------------------------------------------------------
@@ -409,7 +412,7 @@ class FluidStepper:
     def initial_fit_error(self, state) -> float:
         """Largest relative L2 error of the velocity (and density) fit against the initial
         fields on held-out points (the 64² cell centres, not the fitted samples)."""
-        x = jnp.asarray(evaluation_points(64).reshape(-1, 2).astype(np.float32))
+        x = jnp.asarray(_cell_centres(self.domain, 64))
         vals = np.asarray(self._eval(state, x), np.float64)
         errs = [relative_l2(vals[:, :2], np.asarray(jax.vmap(self.velocity0)(x), np.float64))]
         if self.has_density:

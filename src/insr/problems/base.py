@@ -50,6 +50,7 @@ class EvolutionProblem(eqx.Module):
         return type(self).boundary_residual is not EvolutionProblem.boundary_residual
 
     def error_points(self) -> np.ndarray:
-        """Where errors are measured: 1,000 uniform points in 1D, a 101^d grid otherwise."""
+        """Where errors are measured: 1,000 uniform points in 1D, a 101² grid in 2D, a 22³
+        grid (10,648 points; not 101³ = 1 M) in 3D and above: every step evaluates them."""
         domain: Box = self.domain
-        return domain.grid(1000 if domain.dim == 1 else 101)
+        return domain.grid({1: 1000, 2: 101}.get(domain.dim, 22))
