@@ -1,5 +1,6 @@
 """Neural field families: small networks of space R^d → R^m."""
 
 from insr.fields.siren import Siren
+from insr.fields.stack import Stack
 
-__all__ = ["Siren"]
+__all__ = ["Siren", "Stack"]
