@@ -19,7 +19,7 @@ demo: setup  ## the paper's 1D advection, written to runs/demo
 
 test: setup  ## lint, then the default suite (slow checks excluded)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=10
 
 lint: setup  ## ruff (configured in pyproject.toml); `make test` runs it too
 	$(BIN)/ruff check .

@@ -80,3 +80,13 @@ def test_matching_boundary_samples_follow_the_interior_spacing():
     assert Box((0.0, 0.0), (1.0, 1.0)).matching_boundary_samples(1000) == 127  # 4 / (1/√1000)
     assert Box((0.0, 0.0), (2.0, 1.0)).matching_boundary_samples(2000) == 190  # h = 1/√1000, 6/h
     assert Box((0.0,) * 3, (1.0,) * 3).matching_boundary_samples(1000) == 600  # h = 0.1, 6/h²
+
+
+def test_snapshot_times_beyond_a_shortened_run_are_drawn_once():
+    from insr.simulate import Trajectory
+    from insr.viz.plots1d import distinct_steps
+
+    traj = Trajectory(stepper=None)
+    traj.steps, traj.ts, traj.states = [0, 1, 2], [0.0, 0.01, 0.02], [None] * 3
+    assert distinct_steps(traj, [0.0, 4.0, 8.0, 12.0]) == [0, 2]  # 4, 8, 12 all clamp to t = 0.02
+    assert distinct_steps(traj, []) == [0, 2]

@@ -721,8 +721,9 @@ class ElasticStepper:
 
     def write_outputs(self, traj, run_dir, cfg=None) -> list[Path]:
         """Per saved step: a PNG of the deformed shape (``frames/step_NNNNNN.png``) and a
-        ParaView ``.vtu`` of the deformed mesh (``paraview/step_NNNNNN.vtu``: points at φ(X),
-        point arrays ``displacement`` φ − X and ``rest_position`` X), the collection
+        ParaView ``.vtu`` of the mesh (``paraview/step_NNNNNN.vtu``: points at rest X, point
+        arrays ``displacement`` φ − X — Warp By Vector shows the deformed body — and
+        ``deformed_position`` φ(X)), the collection
         ``paraview/elastic.pvd`` listing them with their times (open it in ParaView for
         the time series), in 3D a PLY of the deformed boundary surface per saved step
         (``ply/``), and an animation of the frames.  ``cfg["output"]`` may switch parts
@@ -864,8 +865,11 @@ def write_elastic_outputs(stepper, traj, run_dir: Path, output: dict | None = No
         entries = []
         for step, t, x in zip(traj.steps, traj.ts, xs):
             name = f"step_{step:06d}.vtu"
-            meshio.write(pv / name, meshio.Mesh(_pad3(x), [(mesh.cell_type, mesh.cells)],
-                                                point_data={"displacement": _pad3(x - X), "rest_position": _pad3(X)}))
+            # Points at rest plus the displacement: ParaView's Warp By Vector (scale 1) then
+            # shows the deformed body, moved once (deformed points would be moved twice).
+            meshio.write(pv / name, meshio.Mesh(_pad3(X), [(mesh.cell_type, mesh.cells)],
+                                                point_data={"displacement": _pad3(x - X),
+                                                            "deformed_position": _pad3(x)}))
             entries.append((float(t), name))
         written.append(write_pvd(pv / "elastic.pvd", entries))
     if output["ply"] and stepper.dim == 3:

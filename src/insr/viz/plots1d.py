@@ -21,13 +21,19 @@ def _curves(traj, x, t):
     return ts, u, ue
 
 
+def distinct_steps(traj, times) -> list[int]:
+    """Indices of the saved steps nearest ``times`` (first and last if none), each once, in order."""
+    return sorted({traj.nearest(t) for t in (times or [traj.ts[0], traj.ts[-1]])})
+
+
 def plot_snapshots(traj, times, path: Path, n: int = 1000) -> Path:
-    """One panel, the field at the saved steps nearest ``times`` (solid) and the exact solution (dashed)."""
+    """One panel, the field at the saved steps nearest ``times`` (solid) and the exact solution
+    (dashed); times that map to the same saved step (e.g. beyond a shortened run) are drawn once."""
     dom = traj.stepper.problem.domain
     x = np.linspace(dom.lo[0], dom.hi[0], n, dtype=np.float32)[:, None]
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for t in times or [traj.ts[0], traj.ts[-1]]:
-        ts, u, ue = _curves(traj, x, t)
+    for i in distinct_steps(traj, times):
+        ts, u, ue = _curves(traj, x, traj.ts[i])
         line, = ax.plot(x[:, 0], u, lw=1.6, label=f"insr t={ts:.3g}")
         if ue is not None:
             ax.plot(x[:, 0], ue, "--", color=line.get_color(), lw=1.0, label=f"exact t={ts:.3g}")
