@@ -19,7 +19,8 @@ Failures are loud: an initial fit whose step-0 info says ``fit_ok = False`` (see
 :class:`~insr.stepper.FieldStepper`) stops the run with :class:`SolveFailure`
 after its state is checkpointed; a step whose final loss is more than
 ``jump_factor`` × the median of the previous ``history`` steps' is flagged
-``loss_jump`` in the ``flag`` column and on the progress line; the
+``loss_jump`` in the ``flag`` column and on the progress line (beside any flag the
+stepper raises itself, e.g. the elastic stepper's ``overfit``); the
 :class:`Trajectory`'s ``summary`` counts the steps that missed their solver's
 tolerance (``converged = False``) and the loss jumps.
 """
@@ -148,12 +149,17 @@ def summarize(rows: list[dict]) -> dict:
     steps = [r for r in rows if r.get("step", 0) > 0]
     return {"steps": len(steps),
             "missed_tolerance": sum(1 for r in steps if r.get("converged") is False),
-            "loss_jumps": sum(1 for r in steps if "loss_jump" in str(r.get("flag", "")))}
+            "loss_jumps": sum(1 for r in steps if "loss_jump" in str(r.get("flag", ""))),
+            "overfit": sum(1 for r in steps if "overfit" in str(r.get("flag", "")))}
 
 
 def summary_line(summary: dict) -> str:
-    return (f"{summary['missed_tolerance']} of {summary['steps']} steps missed their solver tolerance "
+    line = (f"{summary['missed_tolerance']} of {summary['steps']} steps missed their solver tolerance "
             f"(converged = False in metrics.csv); {summary['loss_jumps']} loss jump(s) flagged")
+    if summary.get("overfit"):
+        line += (f"; {summary['overfit']} step(s) flagged overfit (the loss on held-out points far above the "
+                 "fitted one: more points per solve)")
+    return line
 
 
 def _loss_flag(rows: list[dict], loss: float, jump_factor: float, history: int) -> str:
@@ -249,7 +255,9 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
         t = round((n + 1) * dt, 12)  # not t += dt: no drift, and resume reproduces it exactly
         elapsed = time.perf_counter() - t0
         wall += elapsed
-        flag = _loss_flag(rows, float(info.get("loss", np.nan)), jump_factor, history)
+        # the loop's own judgement (a loss jump) beside the stepper's (e.g. "overfit")
+        flags = [_loss_flag(rows, float(info.get("loss", np.nan)), jump_factor, history), info.get("flag", "")]
+        flag = "+".join(f for f in flags if f)
         row = {"step": n + 1, "t": t, **info, "flag": flag, "step_time": elapsed, "wall_time": wall,
                **stepper.metrics(state, t)}
         record(n + 1, t, state, row)
