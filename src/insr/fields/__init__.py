@@ -1,6 +1,7 @@
 """Neural field families: small networks of space R^d → R^m."""
 
+from insr.fields.periodic import Periodic
 from insr.fields.siren import Siren
 from insr.fields.stack import Stack
 
-__all__ = ["Siren", "Stack"]
+__all__ = ["Siren", "Stack", "Periodic"]
