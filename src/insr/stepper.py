@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from insr.geometry import Sampler
+from insr.integrators.runge_kutta import ExplicitRungeKutta
+from insr.solvers.levenberg_marquardt import SolveStats
 from insr.solvers.objective import Block
 
 
@@ -134,7 +136,47 @@ class FieldStepper:
 
         self.ic_blocks = (Block(ic_residual, sampler, 1.0, "initial"),)
 
+        bc_block = blocks[1] if len(blocks) > 1 else None
+        rk = isinstance(integrator, ExplicitRungeKutta)
+
+        def rk_blocks(coeffs, c_stage):
+            """The fit of one Runge–Kutta row: w = uⁿ + Δt Σ_j coeffs_j L(v_j, tₙ + c_j Δt)."""
+
+            def residual(params, x, args):
+                un, stages, t, dt = args
+                incr = sum(a * problem.rhs(combine(v), x, t + c_j * dt)
+                           for a, v, c_j in zip(coeffs, stages, integrator.c) if a != 0.0)
+                return (combine(params)(x) - combine(un)(x)) / dt - incr
+
+            out = [Block(residual, sampler, 1.0, "pde")]
+            if bc_block is not None:
+                def bc(params, x, args):
+                    return problem.boundary_residual(combine(params), x, args[2] + c_stage * args[3])
+
+                out.append(Block(bc, bc_block.sampler, bc_block.weight, "boundary"))
+            return tuple(out)
+
+        def rk_step(params, t, dt, key):
+            # One fit per row, every one warm-started from uⁿ (its residual then starts at the
+            # size of the increment Σ a_ij L(v_j), as a one-stage scheme's does, so lm.rtol
+            # means the same thing; warm-starting from the previous stage made the last fit
+            # start near its target and ask for far more absolute accuracy: ~20 iterations
+            # per fit instead of a few), each on its own points.  Iterations and rejections add up; the step has converged when
+            # every fit has, and its loss is the last fit's.
+            stages, its, rejected, ok, first, why = (params,), 0, 0, True, None, None
+            for i, (coeffs, c_stage) in enumerate(integrator.rows()):
+                p, st = solver.solve(rk_blocks(coeffs[: len(stages)], c_stage), params,
+                                     (params, stages, t, dt), jax.random.fold_in(key, i))
+                stages += (p,)
+                # why the step stopped: the first fit that missed its tolerance, else the last's
+                why = st.reason if why is None else jnp.where(ok, st.reason, why)
+                its, rejected, ok = its + st.iterations, rejected + st.rejected, ok & st.converged
+                first = st.loss_initial if first is None else first
+            return stages[-1], SolveStats(its, first, st.loss, ok, rejected, why)
+
         def step(params, prev, t, dt, key):
+            if rk:
+                return rk_step(params, t, dt, key)
             guess = jax.tree.map(lambda a, b: 2 * a - b, params, prev) if extrapolate else params
             return solver.solve(self.blocks, guess, (params, t, dt), key)
 

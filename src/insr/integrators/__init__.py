@@ -1,5 +1,6 @@
-"""Time schemes as residuals (see ``schemes``)."""
+"""Time schemes: one-step residuals (``schemes``) and explicit Runge–Kutta projections (``runge_kutta``)."""
 
+from insr.integrators.runge_kutta import RK4, SSPRK3, ExplicitRungeKutta, Heun
 from insr.integrators.schemes import ExplicitEuler, ImplicitEuler, Midpoint
 
-__all__ = ["ExplicitEuler", "ImplicitEuler", "Midpoint"]
+__all__ = ["ExplicitEuler", "ImplicitEuler", "Midpoint", "ExplicitRungeKutta", "Heun", "SSPRK3", "RK4"]
