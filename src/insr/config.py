@@ -69,7 +69,7 @@ RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "field.width": _at_least(1),
     "field.depth": _at_least(0),
     "field.omega0": _positive,
-    "integrator": _choice("explicit_euler", "implicit_euler", "midpoint", "heun", "ssprk3", "rk4"),
+    "integrator": _choice("explicit_euler", "implicit_euler", "midpoint", "heun", "ssprk3", "rk4", "gauss4"),
     "solver": _choice("lm", "adam"),
     "sampling": _choice("uniform", "stratified", "sobol", "halton"),
     "max_iters": _at_least(1),

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from insr.geometry import Sampler
-from insr.integrators.runge_kutta import ExplicitRungeKutta
+from insr.integrators.runge_kutta import ExplicitRungeKutta, ImplicitRungeKutta
 from insr.solvers.levenberg_marquardt import SolveStats
 from insr.solvers.objective import Block
 
@@ -161,8 +161,8 @@ class FieldStepper:
             # size of the increment Σ a_ij L(v_j), as a one-stage scheme's does, so lm.rtol
             # means the same thing; warm-starting from the previous stage made the last fit
             # start near its target and ask for far more absolute accuracy: ~20 iterations
-            # per fit instead of a few), each on its own points.  Iterations and rejections add up; the step has converged when
-            # every fit has, and its loss is the last fit's.
+            # per fit instead of a few), each on its own points.  Iterations and rejections
+            # add up; the step has converged when every fit has, and its loss is the last fit's.
             stages, its, rejected, ok, first, why = (params,), 0, 0, True, None, None
             for i, (coeffs, c_stage) in enumerate(integrator.rows()):
                 p, st = solver.solve(rk_blocks(coeffs[: len(stages)], c_stage), params,
@@ -174,7 +174,41 @@ class FieldStepper:
                 first = st.loss_initial if first is None else first
             return stages[-1], SolveStats(its, first, st.loss, ok, rejected, why)
 
+        irk = isinstance(integrator, ImplicitRungeKutta)
+
+        def irk_stage_blocks():
+            """All stage equations U_i = uⁿ + Δt Σ_j a_ij L(U_j) at once (divided by Δt)."""
+
+            def residual(us, x, args):
+                un, t, dt = args
+                ls = [problem.rhs(combine(u), x, t + c_j * dt) for u, c_j in zip(us, integrator.c)]
+                u0 = combine(un)(x)
+                return jnp.concatenate([(combine(u)(x) - u0) / dt - sum(a * l for a, l in zip(row, ls))
+                                        for u, row in zip(us, integrator.a)])
+
+            out = [Block(residual, sampler, 1.0, "pde")]
+            if bc_block is not None:
+                def bc(us, x, args):
+                    return jnp.concatenate([problem.boundary_residual(combine(u), x, args[1] + c_j * args[2])
+                                            for u, c_j in zip(us, integrator.c)])
+
+                out.append(Block(bc, bc_block.sampler, bc_block.weight, "boundary"))
+            return tuple(out)
+
+        def irk_step(params, t, dt, key):
+            # The stage fields, jointly (each warm-started from uⁿ), then the projection of
+            # uⁿ + Δt Σ b_j L(U_j) (a row over the stages: rk_blocks with the tableau's c).
+            us, st1 = solver.solve(irk_stage_blocks(), (params,) * integrator.stages, (params, t, dt),
+                                   jax.random.fold_in(key, 0))
+            p, st2 = solver.solve(rk_blocks(integrator.b, 1.0), params, (params, us, t, dt),
+                                  jax.random.fold_in(key, 1))
+            return p, SolveStats(st1.iterations + st2.iterations, st1.loss_initial, st2.loss,
+                                 st1.converged & st2.converged, st1.rejected + st2.rejected,
+                                 jnp.where(st1.converged, st2.reason, st1.reason))
+
         def step(params, prev, t, dt, key):
+            if irk:
+                return irk_step(params, t, dt, key)
             if rk:
                 return rk_step(params, t, dt, key)
             guess = jax.tree.map(lambda a, b: 2 * a - b, params, prev) if extrapolate else params

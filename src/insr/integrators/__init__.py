@@ -1,6 +1,14 @@
 """Time schemes: one-step residuals (``schemes``) and explicit Runge–Kutta projections (``runge_kutta``)."""
 
-from insr.integrators.runge_kutta import RK4, SSPRK3, ExplicitRungeKutta, Heun
+from insr.integrators.runge_kutta import (
+    RK4,
+    SSPRK3,
+    ExplicitRungeKutta,
+    GaussLegendre4,
+    Heun,
+    ImplicitRungeKutta,
+)
 from insr.integrators.schemes import ExplicitEuler, ImplicitEuler, Midpoint
 
-__all__ = ["ExplicitEuler", "ImplicitEuler", "Midpoint", "ExplicitRungeKutta", "Heun", "SSPRK3", "RK4"]
+__all__ = ["ExplicitEuler", "ImplicitEuler", "Midpoint", "ExplicitRungeKutta", "Heun", "SSPRK3", "RK4",
+           "ImplicitRungeKutta", "GaussLegendre4"]

@@ -19,6 +19,9 @@ used for neural fields evolving in time (e.g. TENG, Chen et al., ICML 2024).
 | SSPRK3  | 3      | 3     | |aΔt k| ≤ √3                                    |
 | RK4     | 4      | 4     | |aΔt k| ≤ 2√2 ≈ 2.83                            |
 
+:class:`ImplicitRungeKutta` (e.g. ``GaussLegendre4``: 2 stages, order 4, A-stable — no
+step-size limit from stability) fits its stage fields jointly instead, then projects.
+
 Tableaux: Heun's method and RK4 from Hairer, Nørsett & Wanner, *Solving ODEs I*, §II.1;
 SSPRK3 from Shu & Osher, J. Comput. Phys. 77 (1988), and Gottlieb & Shu, Math. Comp. 67
 (1998).
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ExplicitRungeKutta", "Heun", "SSPRK3", "RK4"]
+__all__ = ["ExplicitRungeKutta", "Heun", "SSPRK3", "RK4", "ImplicitRungeKutta", "GaussLegendre4"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +77,41 @@ def RK4() -> ExplicitRungeKutta:
     """The classical four-stage Runge–Kutta scheme, order 4."""
     return ExplicitRungeKutta(a=((0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)), b=(1 / 6, 1 / 3, 1 / 3, 1 / 6),
                               c=(0.0, 0.5, 0.5, 1.0), order=4, name="rk4")
+
+
+@dataclass(frozen=True)
+class ImplicitRungeKutta:
+    r"""A fully implicit Butcher tableau (``a``: s rows of s entries, ``b``, ``c``).
+
+    One step fits the s stage fields U_1…U_s *jointly* (one network per stage, one
+    least-squares solve over all their weights):
+
+        U_i = uⁿ + Δt Σ_j a_ij L(U_j, tₙ + c_j Δt),   i = 1…s,
+
+    then projects uⁿ⁺¹ = uⁿ + Δt Σ_j b_j L(U_j, tₙ + c_j Δt) onto the field's network.
+    """
+
+    a: tuple[tuple[float, ...], ...]
+    b: tuple[float, ...]
+    c: tuple[float, ...]
+    order: int
+    name: str
+
+    def __post_init__(self):
+        s = len(self.b)
+        if len(self.c) != s or len(self.a) != s or any(len(row) != s for row in self.a):
+            raise ValueError(f"{self.name}: an implicit tableau needs an {s}×{s} A and c of length {s}")
+        if abs(sum(self.b) - 1.0) > 1e-12:
+            raise ValueError(f"{self.name}: the weights b must sum to 1, got {sum(self.b)}")
+
+    @property
+    def stages(self) -> int:
+        return len(self.b)
+
+
+def GaussLegendre4() -> ImplicitRungeKutta:
+    """The two-stage Gauss–Legendre collocation method: order 4, A-stable, symplectic
+    (Hairer, Nørsett & Wanner, *Solving ODEs I*, §II.7, Table 7.3)."""
+    r = 3**0.5 / 6
+    return ImplicitRungeKutta(a=((0.25, 0.25 - r), (0.25 + r, 0.25)), b=(0.5, 0.5), c=(0.5 - r, 0.5 + r),
+                              order=4, name="gauss4")
