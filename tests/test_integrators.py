@@ -83,3 +83,18 @@ def test_runge_kutta_projections_reproduce_the_tableau_and_its_order(scheme):
     np.testing.assert_allclose(errors, expected, rtol=0.05, atol=2e-7)
     slope = np.polyfit(np.log(dts), np.log(errors), 1)[0]
     assert abs(slope - scheme.order) < 0.35, (errors, slope)
+
+
+@pytest.mark.parametrize("name", ["heun", "ssprk3", "rk4", "gauss4"])
+def test_higher_order_schemes_are_selectable_by_name(name):
+    from insr.cli import build_stepper, resolve_config
+
+    assert build_stepper(resolve_config("heat1d", [f"integrator={name}"])).integrator.name == name
+
+
+def test_an_unknown_scheme_name_lists_the_allowed_ones():
+    from insr.cli import build_stepper, resolve_config
+    from insr.config import ConfigError
+
+    with pytest.raises(ConfigError, match="integrator.*gauss4"):
+        build_stepper(resolve_config("heat1d", ["integrator=rk5"]))
