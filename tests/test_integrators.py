@@ -15,6 +15,7 @@ import pytest
 
 import insr
 from insr.integrators import (
+    BDF2,
     RK4,
     SSPRK3,
     ExplicitEuler,
@@ -47,7 +48,7 @@ def final_error(integrator, dt, t1=0.4, nu=0.5):
     return np.max(np.abs(u - np.exp(-nu * np.pi**2 * t1) * np.sin(np.pi * x[:, 0])))
 
 
-@pytest.mark.parametrize("integrator", [ExplicitEuler(), ImplicitEuler(), Midpoint()], ids=lambda i: i.name)
+@pytest.mark.parametrize("integrator", [ExplicitEuler(), ImplicitEuler(), Midpoint(), BDF2()], ids=lambda i: i.name)
 def test_measured_order_matches_declared_order(integrator):
     dts = [0.04, 0.02, 0.01]
     errors = [final_error(integrator, dt) for dt in dts]
@@ -85,7 +86,7 @@ def test_runge_kutta_projections_reproduce_the_tableau_and_its_order(scheme):
     assert abs(slope - scheme.order) < 0.35, (errors, slope)
 
 
-@pytest.mark.parametrize("name", ["heun", "ssprk3", "rk4", "gauss4"])
+@pytest.mark.parametrize("name", ["heun", "ssprk3", "rk4", "gauss4", "bdf2"])
 def test_higher_order_schemes_are_selectable_by_name(name):
     from insr.cli import build_stepper, resolve_config
 

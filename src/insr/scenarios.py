@@ -14,14 +14,15 @@ import jax
 from insr.config import ConfigError
 from insr.fields import Siren
 from insr.geometry import Interval, Sampler
-from insr.integrators import RK4, SSPRK3, ExplicitEuler, GaussLegendre4, Heun, ImplicitEuler, Midpoint
+from insr.integrators import BDF2, RK4, SSPRK3, ExplicitEuler, GaussLegendre4, Heun, ImplicitEuler, Midpoint
 from insr.problems import Advection1D, Heat1D
 from insr.registry import Scenario, get, register  # noqa: F401  (re-exported: the registry API)
 from insr.solvers.config import INIT_ONLY_KEYS, SOLVER_DEFAULTS, make_init_solver, make_solver  # noqa: F401
 from insr.stepper import FieldStepper
 
 INTEGRATORS = {"explicit_euler": ExplicitEuler, "implicit_euler": ImplicitEuler, "midpoint": Midpoint,
-               "heun": Heun, "ssprk3": SSPRK3, "rk4": RK4, "gauss4": GaussLegendre4}
+               "heun": Heun, "ssprk3": SSPRK3, "rk4": RK4, "gauss4": GaussLegendre4,
+               "bdf2": BDF2}
 
 
 def _field_stepper(problem, cfg):

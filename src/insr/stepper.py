@@ -112,8 +112,14 @@ class FieldStepper:
 
         combine = lambda p: eqx.combine(p, self.static)
 
+        history = getattr(integrator, "history", 1) == 2
+
         def pde_residual(params, x, args):
-            prev, t, dt = args
+            if history:  # BDF2: uⁿ and uⁿ⁻¹; the first step (t = 0) has no uⁿ⁻¹
+                prev, t, dt, older = args
+                return integrator.residual(problem, combine(params), combine(prev), x, t, dt,
+                                           u_older=combine(older), first=t == 0.0)
+            prev, t, dt = args[:3]
             return integrator.residual(problem, combine(params), combine(prev), x, t, dt)
 
         blocks = [Block(pde_residual, sampler, 1.0, "pde")]
@@ -125,8 +131,7 @@ class FieldStepper:
             bsampler = boundary_sampler or (lambda key: problem.domain.boundary_points(key, self.boundary_samples))
 
             def bc_residual(params, x, args):
-                prev, t, dt = args
-                return problem.boundary_residual(combine(params), x, t + dt)
+                return problem.boundary_residual(combine(params), x, args[1] + args[2])
 
             blocks.append(Block(bc_residual, bsampler, float(boundary_weight), "boundary"))
         self.blocks = tuple(blocks)
@@ -212,7 +217,7 @@ class FieldStepper:
             if rk:
                 return rk_step(params, t, dt, key)
             guess = jax.tree.map(lambda a, b: 2 * a - b, params, prev) if extrapolate else params
-            return solver.solve(self.blocks, guess, (params, t, dt), key)
+            return solver.solve(self.blocks, guess, (params, t, dt, prev) if history else (params, t, dt), key)
 
         self._step = jax.jit(step)
         self._fit_ic = jax.jit(lambda p, key: self.init_solver.solve(self.ic_blocks, p, None, key))

@@ -8,7 +8,7 @@ from insr.integrators.runge_kutta import (
     Heun,
     ImplicitRungeKutta,
 )
-from insr.integrators.schemes import ExplicitEuler, ImplicitEuler, Midpoint
+from insr.integrators.schemes import BDF2, ExplicitEuler, ImplicitEuler, Midpoint
 
-__all__ = ["ExplicitEuler", "ImplicitEuler", "Midpoint", "ExplicitRungeKutta", "Heun", "SSPRK3", "RK4",
+__all__ = ["ExplicitEuler", "ImplicitEuler", "Midpoint", "BDF2", "ExplicitRungeKutta", "Heun", "SSPRK3", "RK4",
            "ImplicitRungeKutta", "GaussLegendre4"]
