@@ -35,8 +35,8 @@ __all__ = ["ExplicitRungeKutta", "Heun", "SSPRK3", "RK4", "ImplicitRungeKutta", 
 
 
 @dataclass(frozen=True)
-class ExplicitRungeKutta:
-    """An explicit Butcher tableau: ``a`` rows 2…s (row i holds a_i1 … a_i,i−1), ``b``, ``c``."""
+class _Tableau:
+    """A Butcher tableau (A, b, c) with its order and name; subclasses check A's shape."""
 
     a: tuple[tuple[float, ...], ...]
     b: tuple[float, ...]
@@ -45,16 +45,27 @@ class ExplicitRungeKutta:
     name: str
 
     def __post_init__(self):
-        s = len(self.b)
-        if len(self.c) != s or len(self.a) != s - 1 or any(len(row) != i + 1 for i, row in enumerate(self.a)):
-            raise ValueError(f"{self.name}: an explicit tableau needs {s - 1} rows of A of lengths 1…{s - 1} "
-                             f"and c of length {s}")
+        if len(self.c) != len(self.b):
+            raise ValueError(f"{self.name}: b and c need one entry per stage, got {len(self.b)} and {len(self.c)}")
+        self._check_a(len(self.b))
         if abs(sum(self.b) - 1.0) > 1e-12:
             raise ValueError(f"{self.name}: the weights b must sum to 1, got {sum(self.b)}")
+
+    def _check_a(self, s: int) -> None:
+        raise NotImplementedError
 
     @property
     def stages(self) -> int:
         return len(self.b)
+
+
+@dataclass(frozen=True)
+class ExplicitRungeKutta(_Tableau):
+    """An explicit Butcher tableau: ``a`` rows 2…s (row i holds a_i1 … a_i,i−1), ``b``, ``c``."""
+
+    def _check_a(self, s: int) -> None:
+        if len(self.a) != s - 1 or any(len(row) != i + 1 for i, row in enumerate(self.a)):
+            raise ValueError(f"{self.name}: an explicit tableau needs {s - 1} rows of A of lengths 1…{s - 1}")
 
     def rows(self):
         """``(coefficients on v_1…v_k, stage time fraction)`` of every fit: the stages 2…s,
@@ -80,7 +91,7 @@ def RK4() -> ExplicitRungeKutta:
 
 
 @dataclass(frozen=True)
-class ImplicitRungeKutta:
+class ImplicitRungeKutta(_Tableau):
     r"""A fully implicit Butcher tableau (``a``: s rows of s entries, ``b``, ``c``).
 
     One step fits the s stage fields U_1…U_s *jointly* (one network per stage, one
@@ -91,22 +102,9 @@ class ImplicitRungeKutta:
     then projects uⁿ⁺¹ = uⁿ + Δt Σ_j b_j L(U_j, tₙ + c_j Δt) onto the field's network.
     """
 
-    a: tuple[tuple[float, ...], ...]
-    b: tuple[float, ...]
-    c: tuple[float, ...]
-    order: int
-    name: str
-
-    def __post_init__(self):
-        s = len(self.b)
-        if len(self.c) != s or len(self.a) != s or any(len(row) != s for row in self.a):
-            raise ValueError(f"{self.name}: an implicit tableau needs an {s}×{s} A and c of length {s}")
-        if abs(sum(self.b) - 1.0) > 1e-12:
-            raise ValueError(f"{self.name}: the weights b must sum to 1, got {sum(self.b)}")
-
-    @property
-    def stages(self) -> int:
-        return len(self.b)
+    def _check_a(self, s: int) -> None:
+        if len(self.a) != s or any(len(row) != s for row in self.a):
+            raise ValueError(f"{self.name}: an implicit tableau needs an {s}×{s} A")
 
 
 def GaussLegendre4() -> ImplicitRungeKutta:
