@@ -175,8 +175,8 @@ STRETCH = Example(
     # horizon: full load (the scenario ramps the handles over t ∈ [0, 4])
     paper=(PaperRow("ours (Adam)", 8.82e-2, "-", "same as FEM", kind="ours", horizon=4.0),
            PaperRow("FEM, same memory", 1.99e-1, "-", "same as ours", kind="same-memory", horizon=4.0)),
-    sizes={"full": {"reference": 64, "samples": 2500, "widths": [16, 24, 32], "fem_sweep": [8, 12, 24, 32]},
-           "quick": {"reference": 32, "samples": 2500, "widths": [24], "fem_sweep": [8, 12, 24]},
+    sizes={"full": {"reference": 64, "samples": 5000, "widths": [16, 24, 32], "fem_sweep": [8, 12, 24, 32]},
+           "quick": {"reference": 32, "samples": 5000, "widths": [24], "fem_sweep": [8, 12, 24]},
            "tiny": {"reference": 8, "samples": 200, "widths": [24], "fem_sweep": [4]}},
     estimate_s={"full": 240, "quick": 90, "tiny": 40},
     run=run_stretch,
