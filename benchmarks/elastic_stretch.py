@@ -9,7 +9,7 @@ are free; no gravity.  Load applied in 4 equal steps.
 Rows
 * ours: the ``elastic_stretch_2d`` scenario at its defaults -- SIREN (2 hidden layers of
   24 after the first, ω0 = 5; 1,322 parameters = 5,288 bytes), exact handles by the
-  distance-function ansatz, 2,500 fresh volume points per load step, Levenberg–Marquardt
+  distance-function ansatz, 5,000 fresh volume points per load step, Levenberg–Marquardt
   (≤ 20 iterations per load step).  Wall time includes JIT compilation.
 * FEM of the same memory: P1 triangles with about as many nodes × 2 × 4 bytes as our
   parameters × 4 bytes -- the "crossed" mesh (4 triangles per square, resists locking)

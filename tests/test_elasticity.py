@@ -280,7 +280,7 @@ def test_solve_rounds_report_totals_and_judge_convergence_on_held_out_points():
     state, _ = st.initial_state(jax.random.PRNGKey(0))
     state, info = st.step(state, 0.0, cfg["dt"], jax.random.PRNGKey(1))  # deep in the disk at once
     assert info["iterations"] == 6 and 0 <= info["rejected"] <= 6
-    assert info["heldout_loss"] > 0 and "heldout_change" in info
+    assert info["heldout_loss"] > 0 and np.isfinite(info["heldout_change"])
     # 3 iterations per round against the first contact: LM's damping grows through
     # rejected steps (measured: 5 of 6 rejected, the last round none accepted) — no
     # progress, which must not read as convergence.

@@ -78,7 +78,9 @@ def test_runge_kutta_projections_reproduce_the_tableau_and_its_order(scheme):
     # (R(z)ⁿ against the exact decay) and its slope the declared order.  Measured slopes:
     # Heun 2.09, SSPRK3 3.21, RK4 4.30, Gauss–Legendre 4.16 (pre-asymptotic: the tableau's
     # own errors give the same).
-    dts = [0.04, 0.02, 0.01] if scheme.order == 2 else [0.1, 0.05, 0.025]
+    # (gauss4's own error at Δt = 0.025 is 9e-8, at float32's noise: it gets coarser steps)
+    dts = [0.04, 0.02, 0.01] if scheme.order == 2 else [0.2, 0.1, 0.05] if scheme.name == "gauss4" \
+        else [0.1, 0.05, 0.025]
     errors = [final_error(scheme, dt) for dt in dts]
     expected = [_rk_exact_error(scheme, dt) for dt in dts]
     np.testing.assert_allclose(errors, expected, rtol=0.05, atol=2e-7)
@@ -90,7 +92,11 @@ def test_runge_kutta_projections_reproduce_the_tableau_and_its_order(scheme):
 def test_higher_order_schemes_are_selectable_by_name(name):
     from insr.cli import build_stepper, resolve_config
 
-    assert build_stepper(resolve_config("heat1d", [f"integrator={name}"])).integrator.name == name
+    st = build_stepper(resolve_config("heat1d", [f"integrator={name}", "samples=64", "field.width=8"]))
+    assert st.integrator.name == name
+    state, _ = st.initial_state(jax.random.PRNGKey(0))
+    _, info = st.step(state, 0.0, 0.01, jax.random.PRNGKey(1))  # through the scheme's own branch
+    assert info["iterations"] > 0 and np.isfinite(info["loss"]), info
 
 
 def test_an_unknown_scheme_name_lists_the_allowed_ones():

@@ -4,7 +4,8 @@ schema) and a builder each.
 With :mod:`insr.fluids.scenarios` and :mod:`insr.elasticity.scenarios` this is the CLI's
 edge: names in a config map to classes there and nowhere else; the library itself is
 configured by passing objects.  The name → scenario lookup is :mod:`insr.registry`
-(``get`` and ``register`` are re-exported here for older code).
+(``get`` and ``register`` are re-exported here for older code; ``SCENARIOS`` here lists
+only this module's two, ``insr.registry.scenarios()`` all of them).
 """
 
 from __future__ import annotations

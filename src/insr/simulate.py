@@ -249,22 +249,24 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
 
     label = progress if isinstance(progress, str) else "insr"
     bar = ProgressBar(steps, start=start, label=label) if progress else None
-    for n in range(start, steps):
-        t0 = time.perf_counter()
-        state, info = stepper.step(state, t, dt, jax.random.fold_in(key, n + 1))
-        t = round((n + 1) * dt, 12)  # not t += dt: no drift, and resume reproduces it exactly
-        elapsed = time.perf_counter() - t0
-        wall += elapsed
-        # the loop's own judgement (a loss jump) beside the stepper's (e.g. "overfit")
-        flags = [_loss_flag(rows, float(info.get("loss", np.nan)), jump_factor, history), info.get("flag", "")]
-        flag = "+".join(f for f in flags if f)
-        row = {"step": n + 1, "t": t, **info, "flag": flag, "step_time": elapsed, "wall_time": wall,
-               **stepper.metrics(state, t)}
-        record(n + 1, t, state, row)
+    try:
+        for n in range(start, steps):
+            t0 = time.perf_counter()
+            state, info = stepper.step(state, t, dt, jax.random.fold_in(key, n + 1))
+            t = round((n + 1) * dt, 12)  # not t += dt: no drift, and resume reproduces it exactly
+            elapsed = time.perf_counter() - t0
+            wall += elapsed
+            # the loop's own judgement (a loss jump) beside the stepper's (e.g. "overfit")
+            flags = [_loss_flag(rows, float(info.get("loss", np.nan)), jump_factor, history), info.get("flag", "")]
+            flag = "+".join(f for f in flags if f)
+            row = {"step": n + 1, "t": t, **info, "flag": flag, "step_time": elapsed, "wall_time": wall,
+                   **stepper.metrics(state, t)}
+            record(n + 1, t, state, row)
+            if bar:
+                bar.update(n + 1, t, {**info, "flag": flag}, summarize(rows))
+    finally:  # a failure or Ctrl-C must not leave the bar open (the next one would nest under it)
         if bar:
-            bar.update(n + 1, t, {**info, "flag": flag}, summarize(rows))
-    if bar:
-        bar.close()
+            bar.close()
     traj.metrics = rows
     traj.summary = summarize(rows)
     return traj

@@ -81,7 +81,11 @@ class FieldStepper:
     boundary residual on ``boundary_samples`` boundary points (default: the interior
     sample's spacing, :meth:`~insr.geometry.Box.matching_boundary_samples`; the two ends in
     1D) or a given ``boundary_sampler``, warm-started from θ^n (or from the
-    extrapolation 2θ^n − θ^{n−1} when ``extrapolate``).  The initial condition is
+    extrapolation 2θ^n − θ^{n−1} when ``extrapolate``).  That is one solve for the
+    one-step residual schemes (:mod:`insr.integrators.schemes`); a Runge–Kutta scheme
+    (:mod:`insr.integrators.runge_kutta`) takes one projection per explicit stage, or
+    one joint solve of its implicit stages and a projection, each warm-started from θ^n
+    (``extrapolate`` is refused there).  The initial condition is
     fitted by the same solver (``init_solver`` if given) from the field's random
     initialisation, on ``sampler`` points, and judged on points it was not fitted on
     (``problem.error_points()``): its relative L2 error there must be ≤
@@ -99,6 +103,9 @@ class FieldStepper:
             raise ValueError(
                 f"field maps R^{field.in_dim} → R^{field.out_dim} but the problem needs "
                 f"R^{problem.domain.dim} → R^{problem.out_dim}")
+        if extrapolate and isinstance(integrator, (ExplicitRungeKutta, ImplicitRungeKutta)):
+            raise ValueError(f"extrapolate applies to one-step residual schemes, not to {integrator.name!r} "
+                             "(its stage fits start from uⁿ)")
         self.problem, self.integrator, self.solver = problem, integrator, solver
         self.init_solver = init_solver or solver
         self.extrapolate = extrapolate
@@ -124,10 +131,13 @@ class FieldStepper:
 
         blocks = [Block(pde_residual, sampler, 1.0, "pde")]
         if problem.has_boundary:
-            nb = boundary_samples or problem.domain.matching_boundary_samples(getattr(sampler, "n", 1000))
-            if int(nb) < 1:
+            if boundary_samples is None:
+                nb = problem.domain.matching_boundary_samples(getattr(sampler, "n", 1000))
+            elif int(boundary_samples) < 1:
                 raise ValueError(f"boundary_samples must be ≥ 1, got {boundary_samples!r}")
-            self.boundary_samples = int(nb)
+            else:
+                nb = int(boundary_samples)
+            self.boundary_samples = int(getattr(boundary_sampler, "n", nb))
             bsampler = boundary_sampler or (lambda key: problem.domain.boundary_points(key, self.boundary_samples))
 
             def bc_residual(params, x, args):

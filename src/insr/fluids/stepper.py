@@ -659,6 +659,7 @@ def write_fluid_outputs(stepper: FluidStepper, traj, run_dir: Path, plot_times=N
     import matplotlib.pyplot as plt
 
     from insr.viz.animate import write_animation
+    from insr.viz.plots1d import distinct_steps
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -670,8 +671,7 @@ def write_fluid_outputs(stepper: FluidStepper, traj, run_dir: Path, plot_times=N
     extent = (d.lo[0], d.hi[0], d.lo[1], d.hi[1])
     ncol = len(images[0])
 
-    times = plot_times or [traj.ts[0], traj.ts[-1]]
-    rows = sorted({traj.nearest(t) for t in times})
+    rows = distinct_steps(traj, plot_times)
     fig, axes = plt.subplots(len(rows), ncol, figsize=(3.6 * ncol, 3.2 * len(rows)), squeeze=False)
     for r, i in enumerate(rows):
         _draw(axes[r], images[i], limits, extent, f", t = {traj.ts[i]:.3g}")

@@ -35,7 +35,7 @@ def write_pvd(path: Path, entries: Sequence[tuple[float, str]]) -> Path:
 
 def _encode(values: np.ndarray) -> str:
     raw = np.ascontiguousarray(values, dtype="<f4").tobytes()
-    return base64.b64encode(np.uint32(len(raw)).tobytes() + raw).decode("ascii")
+    return base64.b64encode(np.array(len(raw), "<u4").tobytes() + raw).decode("ascii")
 
 
 def write_image_data(path: Path, lo: Sequence[float], hi: Sequence[float], shape: Sequence[int],
