@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import insr
 from insr.fields import Siren
@@ -36,6 +37,7 @@ class Heat2D(EvolutionProblem):
         return jnp.exp(-2 * self.nu * jnp.pi**2 * t) * self.initial_condition(x)
 
 
+@pytest.mark.slow  # the default suite checks the same through the README's wave example
 def test_2d_dirichlet_heat_holds_its_boundary_with_the_default_boundary_sample():
     # Measured (seeds 0/1, 10 steps): with the default 70 boundary points per solve the
     # relative L2 error at t = 0.5 is 1.9e-3 and max |u| on the boundary 4e-3; with the 2

@@ -71,7 +71,9 @@ def _rk_exact_error(scheme, dt, t1=0.4, nu=0.5):
     return abs(R ** round(t1 / dt) - np.exp(-nu * np.pi**2 * t1))
 
 
-@pytest.mark.parametrize("scheme", [Heun(), SSPRK3(), RK4(), GaussLegendre4()], ids=lambda s: s.name)
+@pytest.mark.parametrize("scheme", [pytest.param(Heun(), marks=pytest.mark.slow),
+                                    pytest.param(SSPRK3(), marks=pytest.mark.slow), RK4(), GaussLegendre4()],
+                         ids=lambda s: s.name)
 def test_runge_kutta_projections_reproduce_the_tableau_and_its_order(scheme):
     # Each stage is a least-squares projection through the same LM solver and time loop;
     # on one Fourier mode the projections are exact, so the error must be the tableau's own
