@@ -90,6 +90,7 @@ def test_runge_kutta_projections_reproduce_the_tableau_and_its_order(scheme):
     assert abs(slope - scheme.order) < 0.35, (errors, slope)
 
 
+@pytest.mark.slow  # the order tests above already step through each branch; this adds the CLI path
 @pytest.mark.parametrize("name", ["rk4", "gauss4", "bdf2"])  # one per branch of FieldStepper.step
 def test_higher_order_schemes_are_selectable_by_name(name):
     from insr.cli import build_stepper, resolve_config

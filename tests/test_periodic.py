@@ -61,6 +61,7 @@ def _midpoint_floor(a, dt, steps, n=512):
     return np.linalg.norm(un - ue) / np.linalg.norm(ue)
 
 
+@pytest.mark.slow  # ~20 s; the default suite keeps the periodicity-by-construction test above
 def test_periodic_advection_wraps_around_at_the_schemes_own_error():
     # The bump at x = 5.5 moves by 2 and crosses x = 2π ≡ 0.  Measured: relative L2 error
     # 1.130e-2 at t = 1 against the midpoint rule's own 1.13e-2 (exact in space).
