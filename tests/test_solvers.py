@@ -56,3 +56,20 @@ def test_loss_is_weighted_mean_square():
 def test_lm_rejects_bad_options(kwargs, field):
     with pytest.raises(ValueError, match=field):
         LevenbergMarquardt(**kwargs)
+
+
+def test_a_sequence_of_solves_reports_totals_and_the_first_miss():
+    import jax.numpy as jnp
+
+    from insr.solvers.levenberg_marquardt import STOP_REASONS, SolveStats, sequence_stats, stop_reason_name
+
+    code = {n: i for i, n in enumerate(STOP_REASONS)}
+    a = SolveStats(jnp.asarray(3), jnp.asarray(9.0), jnp.asarray(1.0), jnp.asarray(True), jnp.asarray(1), code["rtol"])
+    b = SolveStats(jnp.asarray(5), jnp.asarray(2.0), jnp.asarray(0.5), jnp.asarray(False), jnp.asarray(2),
+                   code["max_iters"])
+    c = SolveStats(jnp.asarray(2), jnp.asarray(1.0), jnp.asarray(0.1), jnp.asarray(True), jnp.asarray(0), code["ftol"])
+    s = sequence_stats([a, b, c])
+    assert int(s.iterations) == 10 and int(s.rejected) == 3
+    assert float(s.loss_initial) == 9.0 and float(s.loss) == pytest.approx(0.1)
+    assert not bool(s.converged) and stop_reason_name(s.reason) == "max_iters"
+    assert stop_reason_name(sequence_stats([a, c]).reason) == "ftol" and bool(sequence_stats([a, c]).converged)

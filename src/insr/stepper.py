@@ -20,7 +20,7 @@ import numpy as np
 
 from insr.geometry import Sampler
 from insr.integrators.runge_kutta import ExplicitRungeKutta, ImplicitRungeKutta
-from insr.solvers.levenberg_marquardt import SolveStats
+from insr.solvers.levenberg_marquardt import sequence_stats
 from insr.solvers.objective import Block
 
 
@@ -178,16 +178,13 @@ class FieldStepper:
             # start near its target and ask for far more absolute accuracy: ~20 iterations
             # per fit instead of a few), each on its own points.  Iterations and rejections
             # add up; the step has converged when every fit has, and its loss is the last fit's.
-            stages, its, rejected, ok, first, why = (params,), 0, 0, True, None, None
+            stages, stats = (params,), []
             for i, (coeffs, c_stage) in enumerate(integrator.rows()):
                 p, st = solver.solve(rk_blocks(coeffs[: len(stages)], c_stage), params,
                                      (params, stages, t, dt), jax.random.fold_in(key, i))
                 stages += (p,)
-                # why the step stopped: the first fit that missed its tolerance, else the last's
-                why = st.reason if why is None else jnp.where(ok, st.reason, why)
-                its, rejected, ok = its + st.iterations, rejected + st.rejected, ok & st.converged
-                first = st.loss_initial if first is None else first
-            return stages[-1], SolveStats(its, first, st.loss, ok, rejected, why)
+                stats.append(st)
+            return stages[-1], sequence_stats(stats)
 
         irk = isinstance(integrator, ImplicitRungeKutta)
 
@@ -217,9 +214,7 @@ class FieldStepper:
                                    jax.random.fold_in(key, 0))
             p, st2 = solver.solve(rk_blocks(integrator.b, 1.0), params, (params, us, t, dt),
                                   jax.random.fold_in(key, 1))
-            return p, SolveStats(st1.iterations + st2.iterations, st1.loss_initial, st2.loss,
-                                 st1.converged & st2.converged, st1.rejected + st2.rejected,
-                                 jnp.where(st1.converged, st2.reason, st1.reason))
+            return p, sequence_stats([st1, st2])
 
         def step(params, prev, t, dt, key):
             if irk:

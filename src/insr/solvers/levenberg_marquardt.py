@@ -88,6 +88,20 @@ class SolveStats(NamedTuple):
     reason: jax.Array | int = -1
 
 
+def sequence_stats(stats: list[SolveStats]) -> SolveStats:
+    """One step made of several solves in sequence (e.g. Runge–Kutta stage fits): iterations
+    and rejections add up, the loss before is the first solve's and after the last's, it
+    converged when every solve did, and its reason is that of the first solve that did not
+    (the last solve's when all did)."""
+    ok = stats[0].converged
+    reason = stats[0].reason
+    for st in stats[1:]:
+        reason = jnp.where(ok, st.reason, reason)
+        ok = ok & st.converged
+    return SolveStats(sum(st.iterations for st in stats), stats[0].loss_initial, stats[-1].loss, ok,
+                      sum(st.rejected for st in stats), reason)
+
+
 def stop_reason_name(code) -> str:
     code = int(code)
     return STOP_REASONS[code] if 0 <= code < len(STOP_REASONS) else "unknown"
