@@ -67,6 +67,12 @@ def retry_solver(solver):
     return solver
 
 
+def _time(t) -> jax.Array:
+    """A time or step size as a JAX scalar of the default float type: float32, or float64 under
+    ``jax_enable_x64`` (a float64 run must not round Δt to float32)."""
+    return jnp.asarray(t, dtype=jnp.result_type(float))
+
+
 def relative_l2(values, target) -> float:
     """‖values − target‖ / ‖target‖ over all points and channels (‖target‖ floored at 1e-30)."""
     values, target = np.asarray(values, np.float64), np.asarray(target, np.float64)
@@ -269,7 +275,7 @@ class FieldStepper:
         return {"u": params, "u_prev": params}, info
 
     def step(self, state, t, dt, key):
-        new, stats = self._step(state["u"], state["u_prev"], jnp.float32(t), jnp.float32(dt), key)
+        new, stats = self._step(state["u"], state["u_prev"], _time(t), _time(dt), key)
         return {"u": new, "u_prev": state["u"]}, _stats_dict(stats)
 
     def evaluate(self, state, points, t=None):
@@ -279,7 +285,7 @@ class FieldStepper:
         if not self.problem.has_exact:
             return {}
         u = self._eval(state["u"], self._error_points)
-        ue = self._exact(self._error_points, jnp.float32(t))
+        ue = self._exact(self._error_points, _time(t))
         err = jnp.abs(u - ue)
         return {
             "mae": float(jnp.mean(err)),
@@ -288,4 +294,4 @@ class FieldStepper:
         }
 
     def exact(self, points, t):
-        return np.asarray(self._exact(jnp.asarray(points, jnp.float32), jnp.float32(t)))
+        return np.asarray(self._exact(jnp.asarray(points, jnp.float32), _time(t)))
