@@ -57,11 +57,14 @@ class PeriodicGrid:
         mesh = np.meshgrid(*self.axes(), indexing="ij")
         return np.stack([m.ravel() for m in mesh], axis=-1)
 
-    def wavenumbers(self) -> tuple[np.ndarray, ...]:
-        """Angular wavenumbers k_i = 2π m/L_i on the real-FFT layout (last axis halved),
-        broadcastable against ``rfftn`` coefficients."""
-        ks = [2 * np.pi * np.fft.fftfreq(n, d=1.0 / n) / length for n, length in zip(self.n[:-1], self.length[:-1])]
-        ks.append(2 * np.pi * np.fft.rfftfreq(self.n[-1], d=1.0 / self.n[-1]) / self.length[-1])
+    def wavenumbers(self, real: bool = True) -> tuple[np.ndarray, ...]:
+        """Angular wavenumbers k_i = 2π m/L_i per axis, on the real-FFT layout (last axis
+        halved, broadcastable against ``rfftn`` coefficients) or, with ``real=False``, the
+        full ``fftn`` layout as 1D arrays (one per axis)."""
+        ks = [2 * np.pi * np.fft.fftfreq(n, d=1.0 / n) / length for n, length in zip(self.n, self.length)]
+        if not real:
+            return tuple(ks)
+        ks[-1] = 2 * np.pi * np.fft.rfftfreq(self.n[-1], d=1.0 / self.n[-1]) / self.length[-1]
         return tuple(np.meshgrid(*ks, indexing="ij"))
 
 
@@ -88,8 +91,7 @@ class SpectralSolution:
         exact for the resolved Fourier series (no interpolation error beyond its truncation)."""
         c = np.fft.fftn(self.at(t)) / np.prod(self.grid.n)
         pts = np.asarray(points, np.float64).reshape(-1, self.grid.dim)
-        out = np.zeros(pts.shape[0], complex)
-        ks = [2 * np.pi * np.fft.fftfreq(n, d=1.0 / n) / length for n, length in zip(self.grid.n, self.grid.length)]
+        ks = self.grid.wavenumbers(real=False)
         if self.grid.dim == 1:
             out = np.exp(1j * np.outer(pts[:, 0], ks[0])) @ c
         else:
@@ -138,8 +140,8 @@ def etdrk4(u0: Callable[[np.ndarray], np.ndarray] | np.ndarray, grid: PeriodicGr
         u = np.asarray(u0, np.float64)
         if u.shape != grid.n:
             raise ValueError(f"etdrk4: u0 has shape {u.shape}, the grid {grid.n}")
-    symbol = np.asarray(linear(*grid.wavenumbers()))
-    symbol = np.broadcast_to(symbol, grid.wavenumbers()[0].shape)
+    k = grid.wavenumbers()
+    symbol = np.broadcast_to(np.asarray(linear(*k)), k[0].shape)
     e, e2, q, f1, f2, f3 = _phi_coefficients(dt * symbol)
     q, f1, f2, f3 = dt * q, dt * f1, dt * f2, dt * f3
     fft = lambda a: np.fft.rfftn(a)
