@@ -9,11 +9,14 @@ solver tolerance, and whether any seed failed (initial fit, divergence).
     python benchmarks/seeds.py advection1d --seeds 0-9
     python benchmarks/seeds.py advection1d --seeds 0-4 --set problem.velocity=0.4 --set steps=100
     python benchmarks/seeds.py taylor_green two_vortices --seeds 0-4 --set steps=10   # a shorter horizon
+    python benchmarks/seeds.py heat2d allen_cahn1d --seeds 0-4     # the Neural Galerkin benchmarks
 
 Error metric per scenario (the last row of ``metrics.csv``): ``mae`` (advection, heat:
 mean absolute error against the exact solution on 1,000 uniform points), ``velocity_mse``
 (fluids: against the exact solution or the scenario's grid reference on the 256² cell
-centres); ``fem_rms`` for elasticity, as ``insr reproduce`` (full profile) measures it:
+centres); ``rel_l2`` (heat2d: relative L2 at t = 4 on the 256² grid against the exact
+solution); ``spacetime_rel_l2`` (allen_cahn1d: over all steps × 1,000 points against the
+spectral reference); ``fem_rms`` for elasticity, as ``insr reproduce`` (full profile) measures it:
 stretch — RMS of |φ − φ_ref| over the 64² cell centres at full load against a crossed P1
 FEM with n = 64; collide / drop — RMS over the reference mesh's rest nodes at the final
 time against a P1 FEM of the same scenario at resolution 48 (2D) / 20 (3D), computed
@@ -37,7 +40,8 @@ from insr.cli import build_stepper, resolve_config
 from insr.simulate import SaveAt, SolveFailure, simulate
 
 PAPER = ("advection1d", "taylor_green", "two_vortices", "elastic_stretch_2d", "elastic_collide_2d", "elastic_drop_3d")
-METRICS = {"advection1d": "mae", "heat1d": "mae", "taylor_green": "velocity_mse", "two_vortices": "velocity_mse"}
+METRICS = {"advection1d": "mae", "heat1d": "mae", "taylor_green": "velocity_mse", "two_vortices": "velocity_mse",
+           "heat2d": "rel_l2", "allen_cahn1d": "spacetime_rel_l2"}
 ELASTIC_METRICS = ("fem_rms", "max_penetration", "com_y", "com_z")
 
 

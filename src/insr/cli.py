@@ -195,7 +195,8 @@ def build_stepper(cfg: dict):
 
     from insr import registry
 
-    if "float64" in (cfg.get("lm", {}).get("linear_dtype"), cfg.get("init", {}).get("linear_dtype")):
+    if "float64" in (cfg.get("lm", {}).get("linear_dtype"), cfg.get("init", {}).get("linear_dtype"),
+                     cfg.get("field", {}).get("precision")):
         jax.config.update("jax_enable_x64", True)  # the CLI is the edge where global JAX settings belong
     return registry.get(cfg["scenario"]).build(cfg)
 
@@ -217,6 +218,8 @@ def _execute(cfg: dict, run_dir: Path, *, resume: bool, quiet: bool) -> None:
     if not quiet:
         last = traj.metrics[-1]
         summary = ", ".join(f"{k}={last[k]:.4g}" for k in ("mae", "rel_l2") if k in last)
+        if "spacetime_rel_l2" in traj.summary:
+            summary += f", space–time rel_l2={traj.summary['spacetime_rel_l2']:.4g}"
         print(f"insr: finished in {time.perf_counter() - t0:.1f} s; final {summary}", file=sys.stderr)
         print(f"insr: {summary_line(traj.summary)}", file=sys.stderr)
         for p in outputs:

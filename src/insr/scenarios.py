@@ -1,11 +1,11 @@
-"""Built-in single-field scenarios (``advection1d``, ``heat1d``): a default config (the
-schema) and a builder each.
+"""Built-in single-field scenarios (``advection1d``, ``heat1d``, and the Neural Galerkin
+benchmarks ``heat2d`` and ``allen_cahn1d``): a default config (the schema) and a builder each.
 
 With :mod:`insr.fluids.scenarios` and :mod:`insr.elasticity.scenarios` this is the CLI's
 edge: names in a config map to classes there and nowhere else; the library itself is
 configured by passing objects.  The name → scenario lookup is :mod:`insr.registry`
 (``get`` and ``register`` are re-exported here for older code; ``SCENARIOS`` here lists
-only this module's two, ``insr.registry.scenarios()`` all of them).
+only this module's four, ``insr.registry.scenarios()`` all of them).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import jax
 
 from insr.config import ConfigError
-from insr.fields import Siren
+from insr.fields import Periodic, Siren
 from insr.geometry import Interval, Sampler
 from insr.integrators import BDF2, RK4, SSPRK3, ExplicitEuler, GaussLegendre4, Heun, ImplicitEuler, Midpoint
-from insr.problems import Advection1D, Heat1D
+from insr.problems import Advection1D, AllenCahn1D, Heat1D, Heat2DPeriodic
 from insr.registry import Scenario, get, register  # noqa: F401  (re-exported: the registry API)
 from insr.solvers.config import INIT_ONLY_KEYS, SOLVER_DEFAULTS, make_init_solver, make_solver  # noqa: F401
 from insr.stepper import FieldStepper
@@ -26,17 +26,28 @@ INTEGRATORS = {"explicit_euler": ExplicitEuler, "implicit_euler": ImplicitEuler,
                "bdf2": BDF2}
 
 
-def _field_stepper(problem, cfg):
+def _field(problem, cfg, periodic: bool):
+    """The SIREN of ``cfg["field"]``; behind a :class:`Periodic` embedding of every axis when
+    ``periodic`` (the box's side lengths are the periods)."""
     f = cfg["field"]
+    dim = problem.domain.dim
     try:
-        field = Siren(problem.domain.dim, problem.out_dim, f["width"], f["depth"], omega0=f["omega0"],
-                      fast_sine=f["fast_sine"], key=jax.random.PRNGKey(cfg["seed"]))
+        net = Siren(Periodic.embedded_dim(dim, range(dim)) if periodic else dim, problem.out_dim, f["width"],
+                    f["depth"], omega0=f["omega0"], fast_sine=f["fast_sine"],
+                    dtype=f.get("precision", "float32"), key=jax.random.PRNGKey(cfg["seed"]))
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    return FieldStepper(problem, field, INTEGRATORS[cfg["integrator"]](), make_solver(cfg),
-                        Sampler(problem.domain, cfg["samples"], cfg["sampling"]),
+        raise ConfigError(f"config table 'field': {exc}") from None
+    if not periodic:
+        return net
+    return Periodic(net, periods=[h - lo for lo, h in zip(problem.domain.lo, problem.domain.hi)])
+
+
+def _field_stepper(problem, cfg, *, periodic: bool = False, reference=None):
+    return FieldStepper(problem, _field(problem, cfg, periodic), INTEGRATORS[cfg["integrator"]](),
+                        make_solver(cfg), Sampler(problem.domain, cfg["samples"], cfg["sampling"]),
                         boundary_weight=cfg["boundary_weight"], init_solver=make_init_solver(cfg),
-                        extrapolate=cfg["extrapolate"], init_tolerance=cfg["init"]["tolerance"])
+                        extrapolate=cfg["extrapolate"], init_tolerance=cfg["init"]["tolerance"],
+                        reference=reference)
 
 
 def _common(dt, steps, samples, width, depth):
@@ -74,6 +85,40 @@ def _build_heat(cfg):
     return _field_stepper(Heat1D(nu=p["nu"]), cfg)
 
 
+def _build_heat2d(cfg):
+    p = cfg["problem"]
+    try:
+        problem = Heat2DPeriodic(nu=p["nu"], error_samples=p["error_samples"])
+    except ValueError as exc:
+        raise ConfigError(f"config table 'problem': {exc}") from None
+    return _field_stepper(problem, cfg, periodic=True)
+
+
+def _build_allen_cahn(cfg):
+    from insr.reference.spectral import semilinear_reference
+
+    p = cfg["problem"]
+    try:
+        problem = AllenCahn1D(eps=p["eps"], error_samples=p["error_samples"])
+    except ValueError as exc:
+        raise ConfigError(f"config table 'problem': {exc}") from None
+    # The reference is computed once for the whole run (a few seconds), at every step's time.
+    ref = semilinear_reference(problem, t1=cfg["steps"] * cfg["dt"], save_dt=cfg["dt"],
+                               n=p["reference_points"])
+    return _field_stepper(problem, cfg, periodic=True,
+                          reference=lambda points, t: ref.interpolate(t, points)[:, None])
+
+
+# The Neural Galerkin benchmarks run in float64 (their targets, 1e-6 and 1.66e-5, are at or
+# below what a float32 field's round-off allows): a float64 SIREN with exact sines, float64
+# normal equations, the 4th-order Gauss–Legendre scheme, and a step tolerance that asks for
+# the per-step residual to drop 1e6-fold (ftol 0: no stop on a merely slow decrease).
+_FLOAT64_SOLVE = {
+    "lm": {**SOLVER_DEFAULTS["lm"], "max_iters": 50, "ftol": 0.0, "rtol": 1e-6, "linear_dtype": "float64"},
+    "init": {**SOLVER_DEFAULTS["init"], "max_iters": 400, "ftol": 1e-14, "rtol": 1e-9},
+}
+
+
 SCENARIOS: list[Scenario] = [
     Scenario(
         "advection1d",
@@ -88,4 +133,23 @@ SCENARIOS: list[Scenario] = [
         {"scenario": "heat1d", "problem": {"nu": 0.1}, **_common(0.01, 50, 1000, 16, 2),
          "plot_times": [0.0, 0.25, 0.5]},
         _build_heat),
+    Scenario(
+        "heat2d",
+        "2D periodic heat u_t = 0.1 Δu on [0,2π)², T=4, exact solution; gauss4, float64 (TENG benchmark)",
+        {"scenario": "heat2d", "problem": {"nu": 0.1, "error_samples": 256},
+         **_common(0.2, 20, 2000, 16, 2), **_FLOAT64_SOLVE,
+         "field": {"width": 16, "depth": 2, "omega0": 2.0, "fast_sine": False, "precision": "float64"},
+         "integrator": "gauss4", "init": {**_FLOAT64_SOLVE["init"], "tolerance": 1e-5},
+         "plot_times": [0.0, 1.0, 2.0, 3.0, 4.0]},
+        _build_heat2d),
+    Scenario(
+        "allen_cahn1d",
+        "1D Allen-Cahn u_t = 5e-3 u_xx + u - u^3 on [0,2π) periodic, T=4, spectral reference; gauss4, "
+        "float64 (RSNG benchmark)",
+        {"scenario": "allen_cahn1d", "problem": {"eps": 5e-3, "error_samples": 1000, "reference_points": 1024},
+         **_common(0.1, 40, 1000, 16, 2), **_FLOAT64_SOLVE,
+         "field": {"width": 16, "depth": 2, "omega0": 3.0, "fast_sine": False, "precision": "float64"},
+         "integrator": "gauss4", "init": {**_FLOAT64_SOLVE["init"], "tolerance": 1e-4},
+         "plot_times": [0.0, 1.0, 2.0, 3.0, 4.0]},
+        _build_allen_cahn),
 ]

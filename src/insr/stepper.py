@@ -11,6 +11,7 @@ checkpointed leaf by leaf.
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import equinox as eqx
@@ -99,12 +100,20 @@ class FieldStepper:
     :func:`retry_solver` on fresh points (the better of the two is kept); the result
     is reported as ``fit_error``/``fit_tolerance``/``fit_ok`` in the step-0 info, and
     :func:`insr.simulate.simulate` stops the run when ``fit_ok`` is false.
+
+    Errors (``metrics``) are measured on ``problem.error_points()`` against the problem's
+    exact solution or, for a problem without one, against ``reference(points, t)`` — a
+    callable returning the reference values (n, out_dim) as a NumPy array, e.g. a spectral
+    solution's :meth:`~insr.reference.spectral.SpectralSolution.interpolate`.  Each row
+    also carries the sums ``sq_error`` = Σ|u − u_ref|² and ``sq_ref`` = Σ|u_ref|², from
+    which :func:`insr.simulate.summarize` forms the space–time relative L2 error.
     """
 
     def __init__(self, problem, field: eqx.Module, integrator, solver, sampler: Sampler, *,
                  boundary_sampler: Sampler | None = None, boundary_samples: int | None = None,
                  boundary_weight: float = 1.0,
-                 init_solver=None, extrapolate: bool = False, init_tolerance: float = 1e-3):
+                 init_solver=None, extrapolate: bool = False, init_tolerance: float = 1e-3,
+                 reference=None):
         if field.in_dim != problem.domain.dim or field.out_dim != problem.out_dim:
             raise ValueError(
                 f"field maps R^{field.in_dim} → R^{field.out_dim} but the problem needs "
@@ -119,6 +128,13 @@ class FieldStepper:
             raise ValueError(f"init_tolerance must be > 0, got {init_tolerance!r}")
         self.init_tolerance = float(init_tolerance)
         self.params0, self.static = eqx.partition(field, eqx.is_array)
+        # Points and times are handed to the field in its own float type (float64 fields must
+        # not see float32-rounded coordinates: that alone is a 1e-7 relative error).
+        self._dtype = jnp.result_type(*jax.tree.leaves(self.params0))
+        self._state_bytes = int(getattr(field, "state_bytes", 4 * field.num_params))
+        if reference is not None and problem.has_exact:
+            raise ValueError("reference: the problem has an exact solution; errors are measured against it")
+        self.reference = reference
         self.channel_names = tuple(f"u{i}" for i in range(problem.out_dim)) if problem.out_dim > 1 else ("u",)
         self.dim = problem.domain.dim
         self._num_params = field.num_params
@@ -235,7 +251,7 @@ class FieldStepper:
         retry = retry_solver(self.init_solver)
         self._refit_ic = jax.jit(lambda p, key: retry.solve(self.ic_blocks, p, None, key))
         self._eval = jax.jit(lambda p, x: jax.vmap(combine(p))(x))
-        self._error_points = jnp.asarray(problem.error_points())
+        self._error_points = jnp.asarray(problem.error_points(), self._dtype)
         if problem.has_exact:
             self._exact = jax.jit(lambda x, t: jax.vmap(problem.exact_solution, in_axes=(0, None))(x, t))
 
@@ -243,7 +259,7 @@ class FieldStepper:
         return {"u": self.params0, "u_prev": self.params0}
 
     def state_bytes(self) -> int:
-        return 4 * self._num_params
+        return self._state_bytes
 
     @property
     def num_params(self) -> int:
@@ -279,19 +295,32 @@ class FieldStepper:
         return {"u": new, "u_prev": state["u"]}, _stats_dict(stats)
 
     def evaluate(self, state, points, t=None):
-        return np.asarray(self._eval(state["u"], jnp.asarray(points, jnp.float32)))
+        return np.asarray(self._eval(state["u"], jnp.asarray(points, self._dtype)))
 
     def metrics(self, state, t) -> dict:
-        if not self.problem.has_exact:
+        target = self.target(self._error_points, t)
+        if target is None:
             return {}
-        u = self._eval(state["u"], self._error_points)
-        ue = self._exact(self._error_points, _time(t))
-        err = jnp.abs(u - ue)
+        target = np.asarray(target, np.float64)
+        err = np.abs(np.asarray(self._eval(state["u"], self._error_points), np.float64) - target)
+        sq_error, sq_ref = float(np.sum(err**2)), float(np.sum(target**2))
         return {
-            "mae": float(jnp.mean(err)),
-            "max_error": float(jnp.max(err)),
-            "rel_l2": float(jnp.sqrt(jnp.sum(err**2) / jnp.maximum(jnp.sum(ue**2), 1e-30))),
+            "mae": float(np.mean(err)),
+            "max_error": float(np.max(err)),
+            "rel_l2": math.sqrt(sq_error / max(sq_ref, 1e-30)),
+            "sq_error": sq_error,
+            "sq_ref": sq_ref,
         }
 
+    def target(self, points, t) -> np.ndarray | None:
+        """The exact solution, else the reference, at ``points`` (n, d) and time ``t``: (n, out_dim),
+        or None when the problem has neither."""
+        if self.problem.has_exact:
+            return self.exact(points, t)
+        if self.reference is not None:
+            pts = np.asarray(points, np.float64)
+            return np.asarray(self.reference(pts, float(t)), np.float64).reshape(pts.shape[0], -1)
+        return None
+
     def exact(self, points, t):
-        return np.asarray(self._exact(jnp.asarray(points, jnp.float32), _time(t)))
+        return np.asarray(self._exact(jnp.asarray(points, self._dtype), _time(t)))

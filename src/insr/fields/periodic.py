@@ -73,4 +73,4 @@ class Periodic(eqx.Module):
 
     @property
     def state_bytes(self) -> int:
-        return 4 * self.num_params
+        return int(self.net.state_bytes)

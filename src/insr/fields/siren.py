@@ -11,6 +11,10 @@ paper: its 1D advection network "2 hidden layers of width 20" has
 Initialisation (Sitzmann et al., Sec. 3.2): first layer W ~ U(−1/d_in, 1/d_in);
 later layers W ~ U(−√(6/n)/ω0, √(6/n)/ω0); biases U(−1/√n, 1/√n) with n the
 fan-in.  All randomness comes from the explicit ``key``.
+
+``dtype`` is the parameters' float type: ``"float32"`` (the paper's, the default) or
+``"float64"`` (for accuracy below float32 round-off, e.g. the heat2d and allen_cahn1d
+benchmarks; JAX must run with ``jax_enable_x64`` on, else it would silently give float32).
 """
 
 from __future__ import annotations
@@ -23,9 +27,22 @@ import jax.numpy as jnp
 
 from insr.fastmath import fast_sin
 
+DTYPES = ("float32", "float64")
 
-def _uniform(key, shape, bound):
-    return jax.random.uniform(key, shape, minval=-bound, maxval=bound, dtype=jnp.float32)
+
+def check_dtype(owner: str, dtype) -> str:
+    """``dtype`` as one of :data:`DTYPES`; float64 only when JAX runs in 64-bit mode."""
+    name = jnp.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in DTYPES:
+        raise ValueError(f"{owner}: dtype must be one of {DTYPES}, got {dtype!r}")
+    if name == "float64" and jax.dtypes.canonicalize_dtype(jnp.float64) != jnp.float64:
+        raise ValueError(f"{owner}: dtype float64 needs 64-bit JAX: call jax.config.update('jax_enable_x64', "
+                         "True) before building the field (the CLI does this when field.precision = float64)")
+    return name
+
+
+def _uniform(key, shape, bound, dtype):
+    return jax.random.uniform(key, shape, minval=-bound, maxval=bound, dtype=dtype)
 
 
 class Linear(eqx.Module):
@@ -50,9 +67,10 @@ class Siren(eqx.Module):
     width: int = eqx.field(static=True)
     depth: int = eqx.field(static=True)
     fast_sine: bool = eqx.field(static=True)
+    dtype: str = eqx.field(static=True)
 
     def __init__(self, in_dim: int, out_dim: int, width: int, depth: int, *, key,
-                 omega0: float = 30.0, fast_sine: bool = True):
+                 omega0: float = 30.0, fast_sine: bool = True, dtype: str = "float32"):
         for name, value in (("in_dim", in_dim), ("out_dim", out_dim), ("width", width)):
             if int(value) < 1:
                 raise ValueError(f"Siren: {name} must be a positive integer, got {value!r}")
@@ -60,6 +78,9 @@ class Siren(eqx.Module):
             raise ValueError(f"Siren: depth must be ≥ 0 hidden layers, got {depth!r}")
         if not omega0 > 0:
             raise ValueError(f"Siren: omega0 must be > 0, got {omega0!r}")
+        self.dtype = check_dtype("Siren", dtype)
+        if fast_sine and self.dtype == "float64":
+            raise ValueError("Siren: fast_sine is a float32 polynomial; use fast_sine=False with dtype float64")
         self.in_dim, self.out_dim, self.width, self.depth = int(in_dim), int(out_dim), int(width), int(depth)
         self.omega0, self.fast_sine = float(omega0), bool(fast_sine)
         sizes = [self.in_dim] + [self.width] * (self.depth + 1) + [self.out_dim]
@@ -67,8 +88,8 @@ class Siren(eqx.Module):
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             w_bound = 1.0 / n_in if i == 0 else math.sqrt(6.0 / n_in) / self.omega0
-            layers.append(Linear(_uniform(keys[2 * i], (n_out, n_in), w_bound),
-                                 _uniform(keys[2 * i + 1], (n_out,), 1.0 / math.sqrt(n_in))))
+            layers.append(Linear(_uniform(keys[2 * i], (n_out, n_in), w_bound, self.dtype),
+                                 _uniform(keys[2 * i + 1], (n_out,), 1.0 / math.sqrt(n_in), self.dtype)))
         self.layers = tuple(layers)
 
     def __call__(self, x):
@@ -84,5 +105,5 @@ class Siren(eqx.Module):
 
     @property
     def state_bytes(self) -> int:
-        """Bytes of state as the paper counts it: parameters × 4 (float32)."""
-        return 4 * self.num_params
+        """Bytes of state as the paper counts it: parameters × 4 (float32; × 8 for float64)."""
+        return jnp.dtype(self.dtype).itemsize * self.num_params

@@ -17,8 +17,13 @@ def _curves(traj, x, t):
     i = traj.nearest(t)
     ts = traj.ts[i]
     u = traj.stepper.evaluate(traj.states[i], x, ts)[:, 0]
-    ue = traj.stepper.exact(x, ts)[:, 0] if traj.stepper.problem.has_exact else None
+    ue = traj.stepper.target(x, ts)
+    ue = None if ue is None else ue[:, 0]
     return ts, u, ue
+
+
+def _target_name(traj) -> str:
+    return "exact" if traj.stepper.problem.has_exact else "reference"
 
 
 def distinct_steps(traj, times) -> list[int]:
@@ -36,11 +41,11 @@ def plot_snapshots(traj, times, path: Path, n: int = 1000) -> Path:
         ts, u, ue = _curves(traj, x, traj.ts[i])
         line, = ax.plot(x[:, 0], u, lw=1.6, label=f"insr t={ts:.3g}")
         if ue is not None:
-            ax.plot(x[:, 0], ue, "--", color=line.get_color(), lw=1.0, label=f"exact t={ts:.3g}")
+            ax.plot(x[:, 0], ue, "--", color=line.get_color(), lw=1.0, label=f"{_target_name(traj)} t={ts:.3g}")
     ax.set_xlabel("x")
     ax.set_ylabel("u")
     ax.legend(fontsize=7, ncol=2)
-    ax.set_title("neural field (solid) vs exact (dashed)")
+    ax.set_title(f"neural field (solid) vs {_target_name(traj)} (dashed)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
