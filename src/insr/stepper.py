@@ -294,6 +294,10 @@ class FieldStepper:
         new, stats = self._step(state["u"], state["u_prev"], _time(t), _time(dt), key)
         return {"u": new, "u_prev": state["u"]}, _stats_dict(stats)
 
+    def field_of(self, state) -> eqx.Module:
+        """The field (network module) held by ``state``: call it on one point, differentiate it."""
+        return eqx.combine(state["u"], self.static)
+
     def evaluate(self, state, points, t=None):
         return np.asarray(self._eval(state["u"], jnp.asarray(points, self._dtype)))
 

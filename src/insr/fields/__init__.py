@@ -1,7 +1,8 @@
 """Neural field families: small networks of space R^d → R^m."""
 
+from insr.fields.divergence_free import DivergenceFree
 from insr.fields.periodic import Periodic
 from insr.fields.siren import Siren
 from insr.fields.stack import Stack
 
-__all__ = ["Siren", "Stack", "Periodic"]
+__all__ = ["Siren", "Stack", "Periodic", "DivergenceFree"]

@@ -44,5 +44,5 @@ class Stack(eqx.Module):
 
     @property
     def state_bytes(self) -> int:
-        """float32 bytes of all the networks' weights."""
-        return 4 * self.num_params
+        """Bytes of all the networks' weights (each in its own float type)."""
+        return int(sum(getattr(p, "state_bytes", 4 * p.num_params) for p in self.parts))
