@@ -51,6 +51,7 @@ class Example:
     estimate_s: dict  # profile -> expected seconds on 2 CPU cores (measured)
     run: Callable
     benchmark: str = ""  # the equivalent stand-alone benchmark command
+    published_by: str = ""  # whose numbers ``paper`` quotes, when not the ICML 2023 paper's
 
 
 @dataclass

@@ -78,7 +78,8 @@ def paper_verdict(result: dict, ours: dict | None, p: dict) -> str | None:
         return (f"Same horizon as the paper ({fmt_horizon(t_ours)}), but the {result['profile']} profile's reduced "
                 "sizes are not the paper's setup, so no comparison with the paper's error is made.")
     ok = ours["error"] <= p["error"]
-    return (f"Our error {ours['error']:.3e} {'meets' if ok else 'MISSES'} the paper's {p['error']:.3e} "
+    whose = f"{p['method']}'s" if result.get("published_by") else "the paper's"
+    return (f"Our error {ours['error']:.3e} {'meets' if ok else 'MISSES'} {whose} {p['error']:.3e} "
             f"(both at {fmt_horizon(t_ours)}).")
 
 
@@ -208,6 +209,11 @@ def _paper_rows(result):
 PAPER_HEADER = ("paper (Chen et al., ICML 2023)", "error", "horizon", "time", "memory", "hardware")
 
 
+def _paper_header(res) -> tuple:
+    """The quoted-numbers table's header, naming whose numbers they are."""
+    return (res.get("published_by") or PAPER_HEADER[0], *PAPER_HEADER[1:])
+
+
 def _horizon_line(res) -> str:
     """Our horizon and the paper's, as the section states them."""
     ours = next((r for r in res["rows"] if r["kind"] == "ours"), None)
@@ -250,7 +256,7 @@ def write_report(out_dir: Path, results: list[dict], suite: dict) -> tuple[Path,
                _horizon_line(res), "",
                _md_table(TABLE_HEADER, table_rows(res)), ""]
         if res["paper"]:
-            md += [_md_table(PAPER_HEADER, _paper_rows(res)), ""]
+            md += [_md_table(_paper_header(res), _paper_rows(res)), ""]
         md += [f"- {v}" for v in verdicts(res)] + [""]
         images = [str(p.relative_to(out_dir)) for p in figs] + list(res.get("figures", []))
         md += [f"![{Path(p).stem}]({p})" for p in images]
@@ -282,7 +288,7 @@ def _html_section(res, images, out_dir) -> str:
              f"{fmt_seconds(res['wall_s'])}. {html.escape(_horizon_line(res))}</p>",
              _html_table(TABLE_HEADER, table_rows(res))]
     if res["paper"]:
-        parts.append(_html_table(PAPER_HEADER, _paper_rows(res)))
+        parts.append(_html_table(_paper_header(res), _paper_rows(res)))
     parts.append("<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in verdicts(res)) + "</ul>")
     parts.append("<div>" + "".join(_embed(out_dir / p) for p in images if (out_dir / p).is_file()) + "</div>")
     for a in res.get("animations", []):

@@ -26,12 +26,13 @@ from insr.reproduce.report import fmt_seconds, write_report
 
 
 def all_examples() -> list[Example]:
-    """The paper's examples in report order."""
+    """The paper's examples in report order, then the "beyond the paper" benchmarks."""
     from insr.reproduce.advection import EXAMPLE as ADVECTION
     from insr.reproduce.elastic import COLLIDE, DROP, STRETCH
     from insr.reproduce.fluids import TAYLOR_GREEN, TWO_VORTICES
+    from insr.reproduce.neural_galerkin import ALLEN_CAHN, HEAT2D
 
-    return [ADVECTION, TAYLOR_GREEN, TWO_VORTICES, STRETCH, COLLIDE, DROP]
+    return [ADVECTION, TAYLOR_GREEN, TWO_VORTICES, STRETCH, COLLIDE, DROP, HEAT2D, ALLEN_CAHN]
 
 
 class ReproduceError(ValueError):
@@ -106,7 +107,7 @@ def reproduce(out, *, profile: str = "full", only=None, progress: bool = True, s
         res = {"name": ex.name, "title": ex.title, "profile": profile, "metric": ex.metric,
                "sizes": ex.sizes[profile], "rows": rows, "paper": [vars(p) for p in ex.paper],
                "figures": figures, "animations": animations, "configs": configs,
-               "benchmark": ex.benchmark, "wall_s": time.perf_counter() - t0}
+               "benchmark": ex.benchmark, "published_by": ex.published_by, "wall_s": time.perf_counter() - t0}
         atomic_write_text(ctx.out / "result.json", json.dumps(res, indent=1))
         results.append(res)
         write_report(out, results, suite)
