@@ -101,7 +101,7 @@ HEAT2D = Example(
     name="heat2d",
     title="Beyond the paper: 2D periodic heat (after TENG, ICML 2024)",
     metric=HEAT_METRIC,
-    paper=(),  # TENG reports this problem in plots; we quote no number we cannot cite exactly
+    paper=(),  # no TENG number is quoted: none we can cite exactly
     sizes={
         "full": {"steps": 20, "samples": 2000, "width": 16, "init_iters": 400, "dt_factors": [2.0], "widths": [12]},
         "quick": {"steps": 5, "samples": 2000, "width": 16, "init_iters": 400, "dt_factors": [], "widths": []},
