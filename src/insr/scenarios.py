@@ -85,12 +85,17 @@ def _build_heat(cfg):
     return _field_stepper(Heat1D(nu=p["nu"]), cfg)
 
 
-def _build_heat2d(cfg):
-    p = cfg["problem"]
+def _problem(cls, **kwargs):
+    """``cls(**kwargs)`` with its validation errors as config errors of the ``problem`` table."""
     try:
-        problem = Heat2DPeriodic(nu=p["nu"], error_samples=p["error_samples"])
+        return cls(**kwargs)
     except ValueError as exc:
         raise ConfigError(f"config table 'problem': {exc}") from None
+
+
+def _build_heat2d(cfg):
+    p = cfg["problem"]
+    problem = _problem(Heat2DPeriodic, nu=p["nu"], error_samples=p["error_samples"])
     return _field_stepper(problem, cfg, periodic=True)
 
 
@@ -98,10 +103,9 @@ def _build_allen_cahn(cfg):
     from insr.reference.spectral import semilinear_reference
 
     p = cfg["problem"]
-    try:
-        problem = AllenCahn1D(eps=p["eps"], error_samples=p["error_samples"])
-    except ValueError as exc:
-        raise ConfigError(f"config table 'problem': {exc}") from None
+    problem = _problem(AllenCahn1D, eps=p["eps"], error_samples=p["error_samples"])
+    if not p["reference_points"] >= 64:
+        raise ConfigError(f"config key 'problem.reference_points' must be ≥ 64, got {p['reference_points']}")
     # The reference is computed once for the whole run (a few seconds), at every step's time.
     ref = semilinear_reference(problem, t1=cfg["steps"] * cfg["dt"], save_dt=cfg["dt"],
                                n=p["reference_points"])
