@@ -61,7 +61,7 @@ import jax
 
 from insr.config import ConfigError, merge
 from insr.fields import Siren
-from insr.fluids.stepper import ADVECTIONS, BACKTRACES, WALLS, FluidStepper
+from insr.fluids.stepper import ADVECTIONS, BACKTRACES, SCHEMES, WALLS, FluidStepper
 from insr.geometry import Box, Sampler
 from insr.reference import flows
 from insr.reference.fluid_grid import GridEuler2D, evaluation_points, sample_density, sample_velocity
@@ -119,7 +119,9 @@ def _common(dt: float, steps: int) -> dict:
     }
 
 
-_PROBLEM = {"nu": 0.0, "walls": "hard", "backtrace": "euler", "advection": "compose"}
+# scheme: "chorin" (the paper's first-order splitting) or "reflection" (advection–reflection,
+# second order; nu = 0 and advection = "compose").
+_PROBLEM = {"nu": 0.0, "walls": "hard", "backtrace": "euler", "advection": "compose", "scheme": "chorin"}
 
 TAYLOR_GREEN_DEFAULTS = {
     "scenario": "taylor_green",
@@ -161,8 +163,9 @@ class GridReference:
     when ``t`` is not a whole number of steps.  Only the current grid state is kept.
     """
 
-    def __init__(self, n: int, velocity0, dt: float, *, density0=None, nu: float = 0.0, resolution: int = 256):
-        self.solver = GridEuler2D(n, nu)
+    def __init__(self, n: int, velocity0, dt: float, *, density0=None, nu: float = 0.0, resolution: int = 256,
+                 scheme: str = "chorin"):
+        self.solver = GridEuler2D(n, nu, scheme=scheme)
         self.velocity0, self.density0, self.dt = velocity0, density0, float(dt)
         self.points = evaluation_points(resolution)
         self._state, self._step = None, 0
@@ -217,6 +220,9 @@ def _validate(cfg: dict, defaults: dict) -> dict:
     _choice(cfg, "problem.walls", WALLS)
     _choice(cfg, "problem.backtrace", BACKTRACES)
     _choice(cfg, "problem.advection", ADVECTIONS)
+    if _choice(cfg, "problem.scheme", SCHEMES) == "reflection" and (p["nu"] > 0 or p["advection"] != "compose"):
+        raise ConfigError("config key 'problem.scheme' = 'reflection' needs problem.nu = 0 and problem.advection = "
+                          f"'compose', got nu = {p['nu']!r}, advection = {p['advection']!r}")
     for key in ("init_samples", "eval_resolution"):
         if cfg[key] < 1:
             raise ConfigError(f"config key '{key}' must be an integer ≥ 1, got {cfg[key]!r}")
@@ -238,7 +244,7 @@ def _stepper(cfg: dict, velocity0, *, density0=None, exact_velocity=None, exact_
         Sampler(DOMAIN, cfg["samples"], cfg["sampling"]),
         velocity0=velocity0,
         density=_siren(cfg, "density", 1, 2) if density0 is not None else None, density0=density0,
-        nu=p["nu"], walls=p["walls"], backtrace=p["backtrace"], advection=p["advection"],
+        nu=p["nu"], walls=p["walls"], backtrace=p["backtrace"], advection=p["advection"], scheme=p["scheme"],
         boundary_sampler=lambda key: DOMAIN.boundary_points(key, nb),
         boundary_weight=cfg["boundary_weight"], mean_weight=cfg["mean_weight"],
         init_solver=make_init_solver(cfg), init_sampler=Sampler(DOMAIN, cfg["init_samples"], cfg["sampling"]),
@@ -268,7 +274,7 @@ def build_two_vortices(cfg: dict) -> FluidStepper:
     reference = None
     if p["reference_grid"]:
         reference = GridReference(p["reference_grid"], u0, cfg["dt"], density0=flows.two_vortices_density,
-                                  nu=p["nu"], resolution=cfg["eval_resolution"])
+                                  nu=p["nu"], resolution=cfg["eval_resolution"], scheme=p["scheme"])
     return _stepper(cfg, u0, density0=flows.two_vortices_density, reference=reference)
 
 

@@ -40,6 +40,16 @@ points M_k:
 5. **Density** (if present):  r = ρ_ψ(x) − ρⁿ(X(x)), the same departure points as the
    velocity (traced through uⁿ).
 
+``scheme="reflection"`` (ν = 0 and ``advection="compose"``) replaces steps 1–4 by
+advection–reflection (Zehnder, Narain & Thomaszewski, SIGGRAPH 2018), second order in Δt:
+ũ = uⁿ∘X(uⁿ; Δt/2) (composed, no fit); u^{n+½} = P ũ (steps 3–4 over Δt/2); the
+reflection û = 2u^{n+½} − ũ; uⁿ⁺¹ = P(û∘X(u^{n+½}; Δt/2)) — two Poisson solves and two
+projection fits per step, every advected field an exact composition of networks.  The
+density moves along u^{n+½} for the whole Δt.  The first-order Chorin splitting error
+(the floor of the paper's Taylor–Green run) becomes O(Δt²): on the MAC grid at 48², Δt =
+0.05, t = 5 the velocity MSE drops from 8.9e-5 to 9.0e-9
+(:class:`insr.reference.fluid_grid.GridEuler2D` has the same ``scheme`` option).
+
 Walls.  ``walls="hard"`` (default) builds no-penetration into the velocity field:
 ``u(x) = m(x) ⊙ N_θ(x)`` with ``m = ((x−lo₀)(hi₀−x)/h₀², (y−lo₁)(hi₁−y)/h₁²)``
 (h the half-widths; ``(1−x², 1−y²)`` on [−1, 1]²), so u·n = 0 exactly on every wall,
@@ -81,6 +91,7 @@ from insr.stepper import relative_l2, retry_solver
 WALLS = ("hard", "penalty")
 BACKTRACES = ("euler", "rk2")
 ADVECTIONS = ("fit", "compose")
+SCHEMES = ("chorin", "reflection")
 
 
 # --------------------------------------------------------------------------------------
@@ -206,7 +217,7 @@ class FluidStepper:
                  init_solver=None, init_sampler: Sampler | None = None, pressure_solver=None,
                  exact_velocity: Callable | None = None, exact_pressure: Callable | None = None,
                  reference: Callable | None = None, eval_resolution: int = 256, init_tolerance: float = 1e-2,
-                 substep_rtol: float = 0.5):
+                 substep_rtol: float = 0.5, scheme: str = "chorin"):
         domain = sampler.domain
         if domain.dim != 2:
             raise ValueError(f"FluidStepper needs a 2D box, got a {domain.dim}D domain")
@@ -218,9 +229,13 @@ class FluidStepper:
         if not (isinstance(nu, (int, float)) and np.isfinite(nu) and nu >= 0):
             raise ValueError(f"nu (viscosity) must be a finite number ≥ 0, got {nu!r}")
         for name, value, allowed in (("walls", walls, WALLS), ("backtrace", backtrace, BACKTRACES),
-                                     ("advection", advection, ADVECTIONS)):
+                                     ("advection", advection, ADVECTIONS), ("scheme", scheme, SCHEMES)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        if scheme == "reflection" and (nu > 0 or advection != "compose"):
+            raise ValueError("scheme 'reflection' needs nu = 0 and advection 'compose' (it composes the advected "
+                             f"fields exactly), got nu = {nu!r}, advection = {advection!r}")
+        self.scheme = scheme
         for name, w in (("boundary_weight", boundary_weight), ("mean_weight", mean_weight)):
             if not w >= 0:
                 raise ValueError(f"{name} must be ≥ 0, got {w!r}")
@@ -286,6 +301,8 @@ class FluidStepper:
 
         def advected(up, x, dt):
             return vel(up, departure(up, x, dt))
+
+        self._departure = departure
 
         # u*: the velocity before projection, as a function of (its arguments, x).
         if self.fit_advection:
@@ -372,7 +389,7 @@ class FluidStepper:
             self._ic_rho_blocks = (Block(ic_rho_residual, init_sampler, 1.0, "initial_density"),)
 
         # ---- compiled functions ----------------------------------------------------
-        self._step = jax.jit(self._step_impl)
+        self._step = jax.jit(self._reflection_step_impl if scheme == "reflection" else self._step_impl)
         self._init = jax.jit(self._init_impl)
         self._retry_init = None  # compiled on first need
         self._project = jax.jit(self._project_impl, static_argnums=(1,))
@@ -466,6 +483,29 @@ class FluidStepper:
             new["rho"], info["rho"] = r, _stats(s)
         return new, info
 
+    def _reflection_step_impl(self, state, dt, key):
+        """Advection–reflection (module docstring): two projections of composed fields."""
+        k1, k2, kr = jax.random.split(key, 3)
+        vel, departure, half = self._vel, self._departure, dt / 2
+        up = state["u"]
+
+        def u_tilde(x):  # uⁿ advected along itself for Δt/2
+            return vel(up, departure(up, x, half))
+
+        mid, info1 = self._project_impl(state, u_tilde, half, k1)
+        uh = mid["u"]
+
+        def u_next(x):  # the reflection 2u^{n+½} − ũ, advected along u^{n+½} for Δt/2
+            y = departure(uh, x, half)
+            return 2 * vel(uh, y) - u_tilde(y)
+
+        new, info2 = self._project_impl(mid, u_next, half, k2, offset=mid["p"])
+        info = {"p_half": info1["p"], "u_half": info1["u"], "p": info2["p"], "u": info2["u"]}
+        if self.has_density:
+            r, s = self.solver.solve(self.density_blocks, state["rho"], (uh, state["rho"], dt), kr)
+            new["rho"], info["rho"] = r, _stats(s)
+        return new, info
+
     def _sub_converged(self, s) -> bool:
         """A sub-solve met its tolerance: its solver's own, or ``substep_rtol`` (see the class)."""
         reduced = float(s["loss"]) <= self.substep_rtol**2 * float(s["loss_initial"])
@@ -489,16 +529,29 @@ class FluidStepper:
         new, info = self._step(state, jnp.float32(dt), key)
         return new, self._info(info, "u")
 
-    def _project_impl(self, state, u_star, dt, key):
-        """Steps 3–4 for a given u* (a function of one point): Poisson, then projection."""
+    def _project_impl(self, state, u_star, dt, key, offset=None):
+        """Steps 3–4 for a given u* (a function of one point): Poisson, then projection.
+
+        With ``offset`` (pressure weights p₀) the projection removes Δt∇(p − p₀) instead of
+        Δt∇p and the Poisson equation is shifted to match (∇²p = ∇·u*/Δt + ∇²p₀): the solve
+        then looks for a small correction of p₀, which a warm start from p₀ reaches in the few
+        iterations a sub-step has (advection–reflection: the second projection's own pressure
+        is O(Δt) while the physical one is O(1))."""
         kp, ku = jax.random.split(key)
-        pblocks = pressure_blocks(self._pres, lambda args, x: jnp.trace(jax.jacfwd(u_star)(x))[None] / dt,
+        vel, pres = self._vel, self._pres
+        if offset is None:
+            rhs = lambda args, x: jnp.trace(jax.jacfwd(u_star)(x))[None] / dt
+            grad_p = lambda pp, x: jax.grad(lambda y: pres(pp, y))(x)
+        else:
+            lap_offset = laplacian(lambda y: pres(offset, y)[None])
+            rhs = lambda args, x: jnp.trace(jax.jacfwd(u_star)(x))[None] / dt + lap_offset(x)
+            grad_p = lambda pp, x: jax.grad(lambda y: pres(pp, y) - pres(offset, y))(x)
+        pblocks = pressure_blocks(self._pres, rhs,
                                   self.pressure_blocks[0].sampler, self.pressure_blocks[1].sampler,
                                   neumann_weight=self.pressure_blocks[1].weight,
                                   mean_weight=self.pressure_blocks[2].weight)
         p, sp = self.pressure_solver.solve(pblocks, state["p"], None, kp)
-        vel, pres = self._vel, self._pres
-        blocks = (Block(lambda th, x, pp: vel(th, x) - u_star(x) + dt * jax.grad(lambda y: pres(pp, y))(x),
+        blocks = (Block(lambda th, x, pp: vel(th, x) - u_star(x) + dt * grad_p(pp, x),
                         self.projection_blocks[0].sampler, 1.0, "projection"),) + self.projection_blocks[1:]
         u, su = self.solver.solve(blocks, state["u"], p, ku)
         return {**state, "u": u, "p": p}, {"p": _stats(sp), "u": _stats(su)}
