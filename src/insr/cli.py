@@ -195,8 +195,7 @@ def build_stepper(cfg: dict):
 
     from insr import registry
 
-    if "float64" in (cfg.get("lm", {}).get("linear_dtype"), cfg.get("init", {}).get("linear_dtype"),
-                     cfg.get("field", {}).get("precision")):
+    if cfgmod.needs_x64(cfg):
         jax.config.update("jax_enable_x64", True)  # the CLI is the edge where global JAX settings belong
     return registry.get(cfg["scenario"]).build(cfg)
 

@@ -198,3 +198,10 @@ def to_toml(config: dict) -> str:
     import tomli_w
 
     return tomli_w.dumps(config)
+
+
+def needs_x64(cfg: dict) -> bool:
+    """Whether a resolved config asks for 64-bit JAX: a float64 field (``field.precision``) or
+    float64 normal equations (``lm.linear_dtype`` / ``init.linear_dtype``)."""
+    return "float64" in (cfg.get("lm", {}).get("linear_dtype"), cfg.get("init", {}).get("linear_dtype"),
+                         cfg.get("field", {}).get("precision"))

@@ -124,9 +124,7 @@ def run_scenario(ctx: Context, run_id: str, scenario: str, updates: dict, *, out
     import jax
 
     from insr import config as cfgmod
-    from insr.outputs import write_outputs
     from insr.registry import get
-    from insr.simulate import SaveAt, simulate
 
     sc = get(scenario)
     if ctx.profile == "tiny" and "tolerance" in sc.defaults.get("init", {}):
@@ -134,6 +132,17 @@ def run_scenario(ctx: Context, run_id: str, scenario: str, updates: dict, *, out
         # too short to meet the real tolerance, which the other profiles keep.
         updates = {**updates, "init": {**updates.get("init", {}), "tolerance": 1e9}}
     cfg = cfgmod.merge(sc.defaults, updates)
+    # A float64 scenario runs in 64-bit JAX for this run only (the examples around it keep 32-bit).
+    with jax.enable_x64(cfgmod.needs_x64(cfg)):
+        return _run_config(ctx, run_id, sc, cfg, outputs)
+
+
+def _run_config(ctx: Context, run_id: str, sc, cfg: dict, outputs: bool):
+    import jax
+
+    from insr.outputs import write_outputs
+    from insr.simulate import SaveAt, simulate
+
     run_dir = ctx.out / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg_path = run_dir / "config.json"

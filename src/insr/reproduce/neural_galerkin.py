@@ -3,9 +3,10 @@
 periodic SIREN, 4th-order Gauss–Legendre) beside the published numbers, with curves over Δt
 and network width.
 
-Both run in 64-bit JAX (inside ``jax.enable_x64``, so the examples around them keep the
-default 32-bit mode).  The Allen–Cahn table also has the spectral reference's own row: its
-difference to a 2× finer reference (grid and Δt), the floor under every error it judges.
+Both run in 64-bit JAX (:func:`insr.reproduce.core.run_scenario` enables it per run for a
+float64 config, so the examples around them keep the default 32-bit mode).  The Allen–Cahn
+table also has the spectral reference's own row: its difference to a 2× finer reference
+(grid and Δt), the floor under every error it judges.
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ def _spacetime(ctx: Context, run_id: str) -> tuple[float, dict]:
 
 
 def _run(ctx: Context, scenario: str, error_of) -> list[dict]:
-    import jax
-
     from insr.registry import get
 
     z = ctx.sizes
@@ -57,19 +56,18 @@ def _run(ctx: Context, scenario: str, error_of) -> list[dict]:
                        params=st.num_params, **run_timing(traj))
         return ctx.cached(run_id, compute)
 
-    with jax.enable_x64(True):
-        rows = [ours("ours", base, "ours", "ours, float64 SIREN ({params} params), gauss4, LM", outputs=True)]
-        dt0 = get(scenario).defaults["dt"]
-        for dt_factor in z["dt_factors"]:
-            dt = dt0 * dt_factor
-            steps = max(1, round(z["steps"] / dt_factor))
-            rows.append(ours(f"dt{dt_factor:g}", {**base, "dt": dt, "steps": steps}, "sweep",
-                             f"ours, Δt × {dt_factor:g} ({{params}} params)"))
-        for w in z["widths"]:
-            rows.append(ours(f"width{w}", {**base, "field": {"width": w}}, "sweep",
-                             f"ours, width {w} ({{params}} params)"))
-        if scenario == "allen_cahn1d":
-            rows.append(ctx.cached("reference", lambda: _reference_row(z["steps"] * dt0, dt0)))
+    rows = [ours("ours", base, "ours", "ours, float64 SIREN ({params} params), gauss4, LM", outputs=True)]
+    dt0 = get(scenario).defaults["dt"]
+    for dt_factor in z["dt_factors"]:
+        dt = dt0 * dt_factor
+        steps = max(1, round(z["steps"] / dt_factor))
+        rows.append(ours(f"dt{dt_factor:g}", {**base, "dt": dt, "steps": steps}, "sweep",
+                         f"ours, Δt × {dt_factor:g} ({{params}} params)"))
+    for w in z["widths"]:
+        rows.append(ours(f"width{w}", {**base, "field": {"width": w}}, "sweep",
+                         f"ours, width {w} ({{params}} params)"))
+    if scenario == "allen_cahn1d":
+        rows.append(ctx.cached("reference", lambda: _reference_row(z["steps"] * dt0, dt0)))
     return rows
 
 
@@ -97,16 +95,21 @@ def _heat_error(ctx, run_id):
     return metrics_value(ctx, run_id, "rel_l2")
 
 
+def _sizes(full_steps: int, quick_steps: int, samples: int) -> dict:
+    """Per profile: the run's steps and points (the scenario's own network, 2×16); the full
+    profile adds a Δt × 2 run and a width-12 network for the curves."""
+    ours = {"samples": samples, "width": 16, "init_iters": 400}
+    return {"full": {"steps": full_steps, **ours, "dt_factors": [2.0], "widths": [12]},
+            "quick": {"steps": quick_steps, **ours, "dt_factors": [], "widths": []},
+            "tiny": {"steps": 2, "samples": 300, "width": 8, "init_iters": 50, "dt_factors": [], "widths": []}}
+
+
 HEAT2D = Example(
     name="heat2d",
     title="Beyond the paper: 2D periodic heat (after TENG, ICML 2024)",
     metric=HEAT_METRIC,
     paper=(),  # no TENG number is quoted: none we can cite exactly
-    sizes={
-        "full": {"steps": 20, "samples": 2000, "width": 16, "init_iters": 400, "dt_factors": [2.0], "widths": [12]},
-        "quick": {"steps": 5, "samples": 2000, "width": 16, "init_iters": 400, "dt_factors": [], "widths": []},
-        "tiny": {"steps": 2, "samples": 300, "width": 8, "init_iters": 50, "dt_factors": [], "widths": []},
-    },
+    sizes=_sizes(20, 5, 2000),
     estimate_s={"full": 600, "quick": 90, "tiny": 30},
     run=lambda ctx: _run(ctx, "heat2d", _heat_error),
     benchmark="python benchmarks/seeds.py heat2d --seeds 0-2",
@@ -122,11 +125,7 @@ ALLEN_CAHN = Example(
            PaperRow("RSNG, 1,000 points", 5.34e-5, "63 s", "3,393 params", hardware="one V100 GPU", horizon=4.0),
            PaperRow("causal PINN", 3.84e-4, "3,060 s", "–", hardware="one V100 GPU", horizon=4.0),
            PaperRow("PINN", 6.85e-2, "–", "–", hardware="one V100 GPU", horizon=4.0)),
-    sizes={
-        "full": {"steps": 40, "samples": 1000, "width": 16, "init_iters": 400, "dt_factors": [2.0], "widths": [12]},
-        "quick": {"steps": 10, "samples": 1000, "width": 16, "init_iters": 400, "dt_factors": [], "widths": []},
-        "tiny": {"steps": 2, "samples": 300, "width": 8, "init_iters": 50, "dt_factors": [], "widths": []},
-    },
+    sizes=_sizes(40, 10, 1000),
     estimate_s={"full": 1500, "quick": 150, "tiny": 30},
     run=lambda ctx: _run(ctx, "allen_cahn1d", _spacetime),
     benchmark="python benchmarks/seeds.py allen_cahn1d --seeds 0-2",
