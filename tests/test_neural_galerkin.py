@@ -93,6 +93,7 @@ def test_heat2d_scenario_runs_in_float64_to_high_accuracy(x64_cli):
     assert traj.summary["spacetime_rel_l2"] == pytest.approx(want, rel=1e-12)
 
 
+@pytest.mark.slow  # ~20-80 s: keeps the default suite under 10 min on 2 cores
 def test_allen_cahn_scenario_scores_against_an_independent_reference(x64_cli):
     """The run's space–time error (its reference: 1,024 points) equals the error recomputed from
     the saved fields against an independent finer reference (2,048 points, Δt/2) to 1e-3 relative,

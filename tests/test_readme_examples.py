@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -31,6 +32,7 @@ def test_system_with_one_network_per_unknown():
     assert traj.stepper.boundary_samples == 70
 
 
+@pytest.mark.slow  # ~20-80 s: keeps the default suite under 10 min on 2 cores
 def test_user_written_splitting_lie_is_first_order_and_strang_cancels_its_error():
     """The README's splitting example: Lie's error is the splitting error ab·Δt·t/2-sized and
     halves with Δt (slope 1), Strang's (exact for this pair, [A, B] = ab commutes with both) sits

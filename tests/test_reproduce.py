@@ -230,6 +230,7 @@ def test_every_paper_example_runs_at_tiny_sizes(tmp_path):
         assert {"ours", "same-memory"} <= kinds or (ex.published_by and "ours" in kinds)
 
 
+@pytest.mark.slow  # ~20-80 s: keeps the default suite under 10 min on 2 cores
 def test_beyond_the_paper_benchmark_reports_its_published_numbers_and_reference(tmp_path):
     """allen_cahn1d at tiny sizes: ours (float64, inside enable_x64 only), the spectral reference's
     own converged error, RSNG's numbers under their own header; the process stays 32-bit."""
