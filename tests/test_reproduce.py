@@ -228,6 +228,11 @@ def test_every_paper_example_runs_at_tiny_sizes(tmp_path):
         assert (tmp_path / ex.name / "result.json").is_file()
         kinds = {r["kind"] for r in json.loads((tmp_path / ex.name / "result.json").read_text())["rows"]}
         assert {"ours", "same-memory"} <= kinds or (ex.published_by and "ours" in kinds)
+    # beyond the paper: advection with gauss4, in the table under its own role
+    rows = json.loads((tmp_path / "advection1d" / "result.json").read_text())["rows"]
+    beyond = [r for r in rows if r["kind"] == "beyond"]
+    assert beyond and beyond[0]["error"] is not None and "gauss4" in beyond[0]["method"]
+    assert "| ours, beyond the paper |" in md
 
 
 @pytest.mark.slow  # ~20-80 s: keeps the default suite under 10 min on 2 cores

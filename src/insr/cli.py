@@ -76,6 +76,15 @@ def siren_params(in_dim: int, out_dim: int, width: int, depth: int) -> int:
     return in_dim * width + width + depth * (width * width + width) + width * out_dim + out_dim
 
 
+def table_params(table: dict, in_dim: int, out_dim: int) -> int:
+    """Parameter count of the network a config table builds: a SIREN, or a Fourier-feature MLP
+    (``kind = "fourier"``, whose first layer reads the 2·features embedding)."""
+    w, depth = int(table["width"]), int(table["depth"])
+    if table.get("kind", "siren") == "fourier":
+        return siren_params(2 * int(table["features"]), out_dim, w, depth)
+    return siren_params(in_dim, out_dim, w, depth)
+
+
 def _networks(cfg: dict) -> list[tuple[str, int, int]]:
     """``(config table, in_dim, out_dim)`` of every SIREN the scenario of ``cfg`` builds."""
     nets = []
@@ -110,7 +119,7 @@ def check_problem_size(cfg: dict) -> int:
     total = 0
     for name, d_in, d_out in _networks(cfg):
         w, depth = int(cfg[name]["width"]), int(cfg[name]["depth"])
-        P = siren_params(d_in, d_out, w, depth)
+        P = table_params(cfg[name], d_in, d_out)
         total += P
         what = f"config keys '{name}.width' = {w} and '{name}.depth' = {depth} make a network of {P:,} parameters"
         if P > MAX_PARAMS:

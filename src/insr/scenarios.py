@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 
 from insr.config import ConfigError
-from insr.fields import Periodic, Siren
+from insr.fields import FourierFeatures, Periodic, Siren
 from insr.geometry import Interval, Sampler
 from insr.integrators import BDF2, RK4, SSPRK3, ExplicitEuler, GaussLegendre4, Heun, ImplicitEuler, Midpoint
 from insr.problems import Advection1D, AllenCahn1D, Heat1D, Heat2DPeriodic
@@ -26,15 +26,27 @@ INTEGRATORS = {"explicit_euler": ExplicitEuler, "implicit_euler": ImplicitEuler,
                "bdf2": BDF2}
 
 
+# The field family and its own settings: ``kind`` = "siren" (omega0, fast_sine) or "fourier"
+# (features, sigma, encoding: :class:`~insr.fields.FourierFeatures`); width, depth, precision
+# apply to both.  Every single-field scenario's ``field`` table has all of these keys.
+FIELD_KIND_DEFAULTS = {"kind": "siren", "features": 32, "sigma": 1.0, "encoding": "gaussian"}
+
+
 def _field(problem, cfg, periodic: bool):
-    """The SIREN of ``cfg["field"]``; behind a :class:`Periodic` embedding of every axis when
-    ``periodic`` (the box's side lengths are the periods)."""
+    """The network of ``cfg["field"]`` (a SIREN or a Fourier-feature MLP); behind a
+    :class:`Periodic` embedding of every axis when ``periodic`` (the box's side lengths are
+    the periods)."""
     f = cfg["field"]
     dim = problem.domain.dim
+    in_dim = Periodic.embedded_dim(dim, range(dim)) if periodic else dim
+    key, dtype = jax.random.PRNGKey(cfg["seed"]), f.get("precision", "float32")
     try:
-        net = Siren(Periodic.embedded_dim(dim, range(dim)) if periodic else dim, problem.out_dim, f["width"],
-                    f["depth"], omega0=f["omega0"], fast_sine=f["fast_sine"],
-                    dtype=f.get("precision", "float32"), key=jax.random.PRNGKey(cfg["seed"]))
+        if f.get("kind", "siren") == "fourier":
+            net = FourierFeatures(in_dim, problem.out_dim, f["width"], f["depth"], features=f["features"],
+                                  sigma=f["sigma"], encoding=f["encoding"], dtype=dtype, key=key)
+        else:
+            net = Siren(in_dim, problem.out_dim, f["width"], f["depth"], omega0=f["omega0"],
+                        fast_sine=f["fast_sine"], dtype=dtype, key=key)
     except ValueError as exc:
         raise ConfigError(f"config table 'field': {exc}") from None
     if not periodic:
@@ -52,7 +64,7 @@ def _field_stepper(problem, cfg, *, periodic: bool = False, reference=None):
 
 def _common(dt, steps, samples, width, depth):
     return {
-        "field": {"width": width, "depth": depth, "omega0": 30.0, "fast_sine": True},
+        "field": {"width": width, "depth": depth, "omega0": 30.0, "fast_sine": True, **FIELD_KIND_DEFAULTS},
         "integrator": "midpoint",
         **SOLVER_DEFAULTS,
         "dt": dt,
@@ -142,7 +154,8 @@ SCENARIOS: list[Scenario] = [
         "2D periodic heat u_t = 0.1 Δu on [0,2π)², T=4, exact solution; gauss4, float64 (TENG benchmark)",
         {"scenario": "heat2d", "problem": {"nu": 0.1, "error_samples": 256},
          **_common(0.2, 20, 2000, 16, 2), **_FLOAT64_SOLVE,
-         "field": {"width": 16, "depth": 2, "omega0": 2.0, "fast_sine": False, "precision": "float64"},
+         "field": {"width": 16, "depth": 2, "omega0": 2.0, "fast_sine": False, "precision": "float64",
+                   **FIELD_KIND_DEFAULTS},
          "integrator": "gauss4", "init": {**_FLOAT64_SOLVE["init"], "tolerance": 1e-5},
          "plot_times": [0.0, 1.0, 2.0, 3.0, 4.0]},
         _build_heat2d),
@@ -152,7 +165,8 @@ SCENARIOS: list[Scenario] = [
         "float64 (RSNG benchmark)",
         {"scenario": "allen_cahn1d", "problem": {"eps": 5e-3, "error_samples": 1000, "reference_points": 1024},
          **_common(0.1, 40, 1000, 16, 2), **_FLOAT64_SOLVE,
-         "field": {"width": 16, "depth": 2, "omega0": 3.0, "fast_sine": False, "precision": "float64"},
+         "field": {"width": 16, "depth": 2, "omega0": 3.0, "fast_sine": False, "precision": "float64",
+                   **FIELD_KIND_DEFAULTS},
          "integrator": "gauss4", "init": {**_FLOAT64_SOLVE["init"], "tolerance": 1e-4},
          "plot_times": [0.0, 1.0, 2.0, 3.0, 4.0]},
         _build_allen_cahn),

@@ -1,8 +1,9 @@
 """Neural field families: small networks of space R^d → R^m."""
 
 from insr.fields.divergence_free import DivergenceFree
+from insr.fields.fourier import FourierFeatures
 from insr.fields.periodic import Periodic
 from insr.fields.siren import Siren
 from insr.fields.stack import Stack
 
-__all__ = ["Siren", "Stack", "Periodic", "DivergenceFree"]
+__all__ = ["Siren", "FourierFeatures", "Stack", "Periodic", "DivergenceFree"]

@@ -18,7 +18,8 @@ from pathlib import Path
 from insr.io.checkpoint import atomic_write_text
 from insr.reproduce.core import KINDS, fmt_s
 
-KIND_LABEL = {"ours": "ours", "ours-adam": "ours, paper's Adam loop", "same-memory": "classical, same memory",
+KIND_LABEL = {"ours": "ours", "beyond": "ours, beyond the paper", "ours-adam": "ours, paper's Adam loop",
+              "same-memory": "classical, same memory",
               "same-error": "classical, same error", "reference": "reference", "sweep": "sweep"}
 TABLE_HEADER = ("method", "role", "error", "wall time", "state memory", "note")
 
