@@ -21,7 +21,10 @@ import time
 
 import jax
 
+from insr.blas import single_threaded_blas
 from insr.cli import build_stepper, resolve_config
+from insr.config import ConfigError
+from insr.simulate import SolveFailure
 
 PAPER = ("advection1d", "taylor_green", "two_vortices", "elastic_stretch_2d", "elastic_collide_2d", "elastic_drop_3d")
 
@@ -36,7 +39,7 @@ def time_scenario(name: str, overrides: list[str], steps: int) -> dict:
     stepper = build_stepper(cfg)
     key = jax.random.PRNGKey(cfg["seed"])
     t0 = time.perf_counter()
-    state, _ = stepper.initial_state(key)
+    state, _ = stepper.initial_state(jax.random.fold_in(key, 0))  # the keys insr.simulate uses
     _block(state)
     init_s = time.perf_counter() - t0
     t, dt = 0.0, cfg["dt"]
@@ -66,11 +69,18 @@ def main(argv=None) -> int:
         ap.error("--steps must be ≥ 1")
     print(f"JAX {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}", flush=True)
     print(f"{'scenario':<20} {'device':<14} {'init fit':>10} {'s/step':>9} {'it/step':>8} {'state':>10}", flush=True)
+    failed = 0
     for name in args.scenarios:
-        r = time_scenario(name, args.set, args.steps)
+        try:
+            with single_threaded_blas():  # as `insr run` times its steps (see insr/blas.py)
+                r = time_scenario(name, args.set, args.steps)
+        except (ConfigError, SolveFailure) as exc:
+            print(f"{name:<20} FAILED: {exc}", flush=True)
+            failed += 1
+            continue
         print(f"{r['scenario']:<20} {r['device']:<14} {r['init_s']:>9.1f}s {r['s_per_step']:>9.3f} "
               f"{r['iterations']:>8.1f} {r['state_bytes']:>9,}B", flush=True)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ def _run_heat(ctx):
             return row(f"grid {n}", kind, error=1.0 / n ** 2, wall_s=1e-3 * n, state_bytes=4 * n, series="grid")
         return compute
 
-    rows = [ctx.cached("ours", ours), ctx.cached("grid_same_memory", classical(10, "same-memory"))]
+    rows = [ctx.cached("ours", ours), ctx.cached("grid_same_memory", classical(10, "same-memory")),
+            ctx.cached("beyond", classical(20, "beyond"))]  # listed last, shown second (table order by role)
     rows += [ctx.cached(f"grid{n}", classical(n, "sweep")) for n in (4, 8, 16)]
     return rows
 
@@ -82,8 +83,8 @@ def test_report_tables_figures_values_and_resume(tmp_path):
     md = md_path.read_text()
     assert "QUICK PROFILE" in md
     rows = _md_table(md, HEAT.title)
-    assert [r[0] for r in rows] == ["ours", "grid 10"]  # sweep rows feed the curves only
-    assert [r[1] for r in rows] == ["ours", "classical, same memory"]
+    assert [r[0] for r in rows] == ["ours", "grid 20", "grid 10"]  # sweep rows feed the curves only
+    assert [r[1] for r in rows] == ["ours", "ours, beyond the paper", "classical, same memory"]
     # the value in the report is the one in the run's metrics file
     result = json.loads((out / "heat" / "result.json").read_text())
     ours = result["rows"][0]
@@ -103,16 +104,16 @@ def test_report_tables_figures_values_and_resume(tmp_path):
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3  # two curves + the run's snapshots
     assert "config of ours" in html
-    assert CALLS == {"ours": 1, "classical": 4}
+    assert CALLS == {"ours": 1, "classical": 5}
 
     # rerun: finished example skipped
     reproduce(out, profile="quick", examples=[HEAT], progress=False)
-    assert CALLS == {"ours": 1, "classical": 4}
+    assert CALLS == {"ours": 1, "classical": 5}
     # interrupted after some rows: only the missing rows are computed
     (out / "heat" / "result.json").unlink()
     (out / "heat" / "rows" / "grid16.json").unlink()
     reproduce(out, profile="quick", examples=[HEAT], progress=False)
-    assert CALLS == {"ours": 1, "classical": 5}
+    assert CALLS == {"ours": 1, "classical": 6}
     # a directory of another profile is refused, by name
     with pytest.raises(ReproduceError, match="'quick' reproduction"):
         reproduce(out, profile="full", examples=[HEAT], progress=False)
@@ -141,6 +142,11 @@ def test_paper_verdict_only_in_the_full_profile_at_the_paper_horizon():
                                                                             "3.000e-03 (both at t = 12).")
     v = verdicts(_result("quick", ours12, 12.0))  # same horizon, reduced sizes: still no verdict
     assert not any("meets" in s or "MISSES" in s for s in v) and "no comparison with the paper's error" in v[0]
+    # a "beyond the paper" row (e.g. gauss4), better than the paper and listed first, is not the one judged
+    beyond = row("ours, gauss4", "beyond", error=1e-5, wall_s=100.0, t_final=12.0, steps=240)
+    res = _result("full", {**ours12, "error": 4e-3}, 12.0)
+    res["rows"].insert(0, beyond)
+    assert verdicts(res)[0] == "Our error 4.000e-03 MISSES the paper's 3.000e-03 (both at t = 12)."
     v = verdicts(_result("full", {**ours, "t_final": None}, 12.0))  # horizon not recorded: no verdict
     assert not any("meets" in s or "MISSES" in s for s in v) and "not recorded" in v[0]
 

@@ -122,6 +122,8 @@ def check_problem_size(cfg: dict) -> int:
         P = table_params(cfg[name], d_in, d_out)
         total += P
         what = f"config keys '{name}.width' = {w} and '{name}.depth' = {depth} make a network of {P:,} parameters"
+        if cfg[name].get("kind", "siren") == "fourier":
+            what = what.replace(" make", f" (with '{name}.features' = {cfg[name]['features']}) make")
         if P > MAX_PARAMS:
             raise ConfigError(f"{what}, more than the {MAX_PARAMS:,} allowed; lower {name}.width or {name}.depth")
         N = points * d_out

@@ -5,7 +5,8 @@ functions in low dimensional domains", NeurIPS 2020).
     h_0 = tanh(W_0 γ(x) + b_0),   h_k = tanh(W_k h_{k−1} + b_k)  (k = 1 … depth)
     f(x) = W_out h_depth + b_out
 
-The frequencies B (in cycles per unit length) come in two kinds:
+The frequencies B (in cycles per unit of the field's input: of x, or of the cos/sin embedding
+behind :class:`~insr.fields.Periodic`) come in two kinds:
 
 - ``"gaussian"``: every entry drawn from N(0, σ²) (the paper's Gaussian mapping; σ sets the
   bandwidth the network fits easily: too small blurs, too large gives noisy fits);
@@ -37,7 +38,8 @@ ENCODINGS = ("gaussian", "axis")
 def fourier_frequencies(encoding: str, in_dim: int, features: int, sigma: float, key) -> np.ndarray:
     """The fixed frequency matrix B (features × in_dim) of the ``encoding``."""
     if encoding == "gaussian":
-        return np.asarray(sigma * jax.random.normal(key, (features, in_dim)), np.float64)
+        # drawn in float32 whatever JAX's x64 mode: the same seed gives the same B everywhere
+        return sigma * np.asarray(jax.random.normal(key, (features, in_dim), dtype=jnp.float32), np.float64)
     per_axis = features // in_dim
     scales = sigma ** (np.arange(per_axis) / max(per_axis - 1, 1)) if per_axis > 1 else np.array([sigma])
     rows = [np.eye(in_dim)[j] * s for j in range(in_dim) for s in scales]
