@@ -170,6 +170,7 @@ def test_viscous_decay_rate(euler):
     assert rate == pytest.approx(implicit, rel=0.05)
 
 
+@pytest.mark.slow  # ~25 s: keeps the default suite under 10 min (the grid's reflection order test stays)
 def test_advection_reflection_beats_chorin_splitting_error(euler):
     """Taylor–Green, 4 steps of Δt = 0.1 from the same fitted state: the second-order
     advection–reflection scheme stays far closer to the steady solution than Chorin's

@@ -79,7 +79,7 @@ def test_axis_encoding_needs_whole_features_per_axis():
         _field(Heat1D(), cfg, periodic=True)  # behind the periodic embedding the input is (cos, sin)
 
 
-@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("seed", [0, pytest.param(3, marks=pytest.mark.slow)])
 def test_heat_equation_with_a_fourier_field_decays_at_the_exact_rate(seed):
     """heat1d (u = e^{−νπ²t} sin πx) with a Fourier-feature field: the initial fit and 5 midpoint
     steps stay within 2e-3 relative L2 of the exact solution, on two seeds."""

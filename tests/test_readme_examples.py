@@ -17,6 +17,7 @@ def _block_after(heading: str) -> str:
     return re.search(r"```python\n(.*?)```", text[start:], re.S).group(1)
 
 
+@pytest.mark.slow  # ~40 s: keeps the default suite under 10 min on 2 cores
 def test_system_with_one_network_per_unknown():
     ns: dict = {}
     exec(compile(_block_after("### A system with one network per unknown"), "README.md", "exec"), ns)
