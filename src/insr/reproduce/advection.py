@@ -54,24 +54,8 @@ def run(ctx: Context) -> list[dict]:
     base = {"steps": steps, "samples": z["samples"], "init": {"max_iters": z["init_iters"]}}
 
     def ours(width, run_id, outputs=False):
-        def compute():
-            from insr.simulate import SolveFailure
-
-            upd = {**base, "field": {"width": width}}
-            try:
-                st, traj, _ = run_scenario(ctx, run_id, "advection1d", upd, outputs=outputs)
-            except SolveFailure as exc:
-                if outputs:  # the main row: the example has no result, say so loudly
-                    raise
-                # a sweep point whose network cannot fit u0: a row without an error, saying why
-                return row(f"ours, SIREN width {width}, LM", "sweep", series="ours (LM)", note=f"FAILED: {exc}")
-            err, src = metrics_value(ctx, run_id, "mae")
-            wall, per_step = run_wall(traj)
-            its = np.mean([r["iterations"] for r in traj.metrics[1:]])
-            return row(f"ours, SIREN width {width} ({st.num_params} params), LM", "ours" if outputs else "sweep",
-                       error=err, wall_s=wall, state_bytes=st.state_bytes(), series="ours (LM)", source=src,
-                       note=f"{per_step:.2f} s/step, {its:.1f} LM it/step", params=st.num_params, **run_timing(traj))
-        return ctx.cached(run_id, compute)
+        return ours_row(ctx, run_id, {**base, "field": {"width": width}}, "ours" if outputs else "sweep",
+                        f"ours, SIREN width {width} ({{params}} params), LM", "ours (LM)", outputs=outputs)
 
     rows = [ours(20, "ours", outputs=True)]
     target, nbytes = rows[0]["error"], rows[0]["state_bytes"]
@@ -102,6 +86,31 @@ def run(ctx: Context) -> list[dict]:
     return rows
 
 
+def ours_row(ctx: Context, run_id: str, updates: dict, kind: str, label: str, series: str, *,
+             outputs: bool = False, note: str = "") -> dict:
+    """One row of ours: ``advection1d`` with ``updates`` (``{params}`` in ``label`` becomes the
+    parameter count).  A run whose solve fails is a row without an error saying why, except the
+    main row (``outputs``): without it the example has no result, so the failure propagates."""
+    def compute():
+        from insr.simulate import SolveFailure
+
+        try:
+            st, traj, _ = run_scenario(ctx, run_id, "advection1d", updates, outputs=outputs)
+        except SolveFailure as exc:
+            if outputs:
+                raise
+            return row(label.replace(" ({params} params)", ""), kind, series=series, note=f"FAILED: {exc}")
+        err, src = metrics_value(ctx, run_id, "mae")
+        wall, per_step = run_wall(traj)
+        its = np.mean([r["iterations"] for r in traj.metrics[1:]])
+        return row(label.format(params=st.num_params), kind, error=err, wall_s=wall, state_bytes=st.state_bytes(),
+                   series=series, source=src,
+                   note=(f"{note}{per_step:.2f} s/step, {its:.1f} LM it/step, {traj.summary['missed_tolerance']} "
+                         f"of {traj.summary['steps']} steps missed their solver tolerance"),
+                   params=st.num_params, **run_timing(traj))
+    return ctx.cached(run_id, compute)
+
+
 # Beyond the paper: the same network with the 4th-order Gauss–Legendre scheme.  Its joint solve
 # of two stage networks costs about twice a midpoint solve per iteration and point, so it draws
 # 2,500 stratified points (one per cell of a 2,500-cell partition) instead of 5,000 uniform ones:
@@ -110,25 +119,10 @@ GAUSS4 = {"integrator": "gauss4", "sampling": "stratified"}
 
 
 def ours_gauss4(ctx: Context, base: dict, dt: float, steps: int) -> dict:
-    def compute():
-        from insr.simulate import SolveFailure
-
-        upd = {**base, **GAUSS4, "dt": dt, "steps": steps}  # base["samples"]: 2,500 (200 tiny)
-        label = f"ours, gauss4 (order 4), Δt = {dt:g}, {steps} steps"
-        try:
-            st, traj, _ = run_scenario(ctx, f"gauss4_dt{dt:g}", "advection1d", upd)
-        except SolveFailure as exc:  # a row without an error, saying why; the paper's rows stand
-            return row(label, "beyond", series="ours, gauss4", note=f"FAILED: {exc}")
-        err, src = metrics_value(ctx, f"gauss4_dt{dt:g}", "mae")
-        wall, per_step = run_wall(traj)
-        its = np.mean([r["iterations"] for r in traj.metrics[1:]])
-        missed = traj.summary["missed_tolerance"]
-        return row(label, "beyond", error=err, wall_s=wall,
-                   state_bytes=st.state_bytes(), series="ours, gauss4", source=src,
-                   note=(f"{upd['samples']:,} stratified points, {per_step:.2f} s/step, {its:.1f} LM it/step, "
-                         f"{missed} of {traj.summary['steps']} steps missed their solver tolerance"),
-                   params=st.num_params, **run_timing(traj))
-    return ctx.cached(f"gauss4_dt{dt:g}", compute)
+    """The gauss4 row at ``dt`` (``base["samples"]``: 2,500; 200 in the tiny profile)."""
+    return ours_row(ctx, f"gauss4_dt{dt:g}", {**base, **GAUSS4, "dt": dt, "steps": steps}, "beyond",
+                    f"ours, gauss4 (order 4), Δt = {dt:g}, {steps} steps", "ours, gauss4",
+                    note=f"{base['samples']:,} stratified points, ")
 
 
 EXAMPLE = Example(
