@@ -127,7 +127,12 @@ def check_problem_size(cfg: dict) -> int:
         if P > MAX_PARAMS:
             raise ConfigError(f"{what}, more than the {MAX_PARAMS:,} allowed; lower {name}.width or {name}.depth")
         N = points * d_out
-        if uses_lm:
+        if uses_lm and cfg.get("lm", {}).get("linear_solver", "cholesky") == "cg":
+            chunk = int(cfg["lm"].get("cg_chunk", 256))
+            need = 3 * chunk * d_out * P * ldt + 16 * P * ldt + 8 * 4 * points * w * (depth + 2)
+            how = (f"its matrix-free Levenberg–Marquardt solve at {points:,} points needs about {_size(need)} "
+                   f"(a {chunk}-point Jacobian chunk + the network's activations)")
+        elif uses_lm:
             need = 3 * P * P * ldt + N * P * ldt
             how = (f"its Levenberg–Marquardt solve at {points:,} points needs about {_size(need)} "
                    f"(3 P×P normal matrices + the {N:,}×P Jacobian)")

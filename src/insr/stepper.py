@@ -40,7 +40,7 @@ class Stepper(Protocol):
 def _stats_dict(stats) -> dict:
     from insr.solvers.levenberg_marquardt import stop_reason_name
 
-    return {
+    info = {
         "iterations": int(stats.iterations),
         "rejected": int(stats.rejected),
         "loss_initial": float(stats.loss_initial),
@@ -48,21 +48,25 @@ def _stats_dict(stats) -> dict:
         "converged": bool(stats.converged),
         "stop": stop_reason_name(stats.reason),
     }
+    if int(stats.inner) >= 0:  # an iterative linear solver says how much it worked
+        info["cg_iterations"] = int(stats.inner)
+    return info
 
 
 def retry_solver(solver):
     """The sounder setting an initial fit that missed its tolerance is retried with.
 
-    For :class:`~insr.solvers.LevenbergMarquardt`: a 1,000× larger first damping
-    (τ ≥ 1e-3: the first steps stay near the initialisation instead of jumping into a
-    curved valley), geodesic acceleration on, and twice the iterations.  Other solvers
+    For :class:`~insr.solvers.LevenbergMarquardt` (dense or matrix-free): a 1,000× larger
+    first damping (τ ≥ 1e-3: the first steps stay near the initialisation instead of
+    jumping into a curved valley), geodesic acceleration on, and twice the iterations.  Other solvers
     are retried as they are (with fresh points).
     """
     import dataclasses
 
     from insr.solvers.levenberg_marquardt import LevenbergMarquardt
+    from insr.solvers.matrix_free import MatrixFreeLM
 
-    if isinstance(solver, LevenbergMarquardt):
+    if isinstance(solver, (LevenbergMarquardt, MatrixFreeLM)):
         return dataclasses.replace(solver, tau=max(solver.tau, 1e-3), geodesic=solver.geodesic or 0.75,
                                    max_iters=2 * solver.max_iters)
     return solver

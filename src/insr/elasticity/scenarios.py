@@ -68,7 +68,8 @@ from insr.fields import Siren
 from insr.geometry.mesh import MeshError, MeshOrientationError, bunny_like_mesh, load_mesh
 from insr.physics.elastic_energy import PlaneContact, SphereContact
 from insr.registry import Scenario
-from insr.solvers import LBFGS, AdamPlateau, LevenbergMarquardt
+from insr.solvers import LBFGS, AdamPlateau
+from insr.solvers.config import LM_LINEAR_DEFAULTS, make_lm
 
 __all__ = ["ELASTIC_SCENARIOS", "ElasticConfigError", "build_elastic", "elastic_defaults"]
 
@@ -102,7 +103,7 @@ def elastic_defaults(name: str, dim: int, *, dt: float, steps: int, samples: int
         "optimizer": "lm",
         # geodesic = 0: plain LM, as the published numbers were measured (warm-started steps).
         "lm": {"max_iters": 10, "ftol": 1e-5, "gtol": 0.0, "atol": 1e-10, "rtol": 0.0, "tau": 1e-6, "geodesic": 0.0,
-               "linear_dtype": "float32", "jacobian_every": 1},
+               "linear_dtype": "float32", "jacobian_every": 1, **LM_LINEAR_DEFAULTS},
         "lbfgs": {"max_iters": 400, "ftol": 1e-7, "gtol": 0.0, "memory": 10},
         "adam": {"lr": 1e-4, "factor": 0.1, "patience": 500, "threshold": 1e-4, "min_lr": 1.1e-8,
                  "max_iters": 20000},
@@ -231,7 +232,7 @@ def _optimizer(cfg, material, quasi_static, gravity):
     name = _choice("optimizer", cfg["optimizer"], OPTIMIZERS)
     try:
         if name == "lm":
-            opt = LevenbergMarquardt(**cfg["lm"])
+            opt = make_lm(cfg["lm"])
         elif name == "adam":
             opt = AdamPlateau(**cfg["adam"])
         else:

@@ -126,7 +126,7 @@ from insr.physics.elastic_energy import (
 )
 from insr.solvers.adam_plateau import AdamPlateau
 from insr.solvers.lbfgs import LBFGS
-from insr.solvers.levenberg_marquardt import SolveStats
+from insr.solvers.levenberg_marquardt import sequence_stats
 from insr.solvers.objective import Block, loss_value, sample_blocks
 from insr.stepper import _stats_dict
 
@@ -558,19 +558,19 @@ class ElasticStepper:
 
             # Unrolled on purpose: with lax.scan around the solve, XLA:CPU deadlocked
             # (0 % CPU) in 3D, where the polar rotation uses LAPACK's SVD (JAX 0.10).
-            p, its, rejected, first = guess, 0, 0, None
+            p, rounds_stats = guess, []
             for i, k in enumerate(jax.random.split(key, rounds)):
                 if i == rounds - 1:
                     held_before = held_objective(p)
                 p, st = solve_once(p, params, prev, dt_prev, t, dt, k)
-                its, rejected = its + st.iterations, rejected + st.rejected
-                first = st.loss_initial if first is None else first
-            # Totals over the rounds; the last round's loss and stop reason, and whether the
-            # last round accepted a step (one whose every iteration was rejected made no
-            # progress: that is not stationarity).
+                rounds_stats.append(st)
+            # Totals over the rounds; the last round's loss, convergence and stop reason, and
+            # whether the last round accepted a step (one whose every iteration was rejected
+            # made no progress: that is not stationarity).
             held = held_objective(p)
             moved = st.iterations > st.rejected
-            return p, SolveStats(its, first, st.loss, st.converged, rejected, st.reason), (held_before, held, moved)
+            total = sequence_stats(rounds_stats)._replace(converged=st.converged, reason=st.reason)
+            return p, total, (held_before, held, moved)
 
         def objective_on(params, prev, dt_prev, t, dt, key):
             """The step's objective (what the solver minimises) as a function of the new

@@ -67,7 +67,7 @@ from insr.reference import flows
 from insr.reference.fluid_grid import GridEuler2D, evaluation_points, sample_density, sample_velocity
 from insr.registry import Scenario
 from insr.solvers import AdamPlateau, LevenbergMarquardt
-from insr.solvers.config import make_init_solver, make_solver
+from insr.solvers.config import LM_LINEAR_DEFAULTS, make_init_solver, make_solver
 
 DOMAIN = Box((-1.0, -1.0), (1.0, 1.0))
 
@@ -79,7 +79,7 @@ def _solver_defaults(cls, **overrides) -> dict:
 
 # Sub-steps keep plain LM (geodesic = 0): with 2–4 iterations a step that the geodesic
 # bound rejects is an iteration lost, and the published numbers were measured without it.
-_LM = _solver_defaults(LevenbergMarquardt, max_iters=2, ftol=1e-5, tau=1e-4, geodesic=0.0)
+_LM = _solver_defaults(LevenbergMarquardt, max_iters=2, ftol=1e-5, tau=1e-4, geodesic=0.0, **LM_LINEAR_DEFAULTS)
 # The initial fits start from a random initialisation: geodesic acceleration on, and
 # ``tolerance`` is the relative L2 error on held-out grid points they must reach.
 _INIT = {"ftol": 1e-9, "geodesic": 0.75, "tolerance": 1e-2}

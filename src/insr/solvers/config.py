@@ -9,8 +9,40 @@ from __future__ import annotations
 
 from insr.solvers.adam_plateau import AdamPlateau
 from insr.solvers.levenberg_marquardt import LevenbergMarquardt
+from insr.solvers.matrix_free import MatrixFreeLM
 
-__all__ = ["SOLVER_DEFAULTS", "INIT_ONLY_KEYS", "make_solver", "make_init_solver"]
+__all__ = ["SOLVER_DEFAULTS", "INIT_ONLY_KEYS", "LINEAR_SOLVERS", "LM_LINEAR_DEFAULTS", "make_lm", "make_solver",
+           "make_init_solver"]
+
+#: How the damped Gauss–Newton system of each LM iteration is solved: "cholesky" (dense
+#: JᵀJ, :class:`LevenbergMarquardt`) or "cg" (matrix-free, :class:`MatrixFreeLM`).
+LINEAR_SOLVERS = ("cholesky", "cg")
+#: The ``lm`` table's keys that choose and bound the linear solve (every scenario has them).
+#: cg_max_iters / cg_rtol: the inexact-Newton bounds of each CG solve; cg_chunk: points whose
+#: Jacobians exist at once while the Jacobi preconditioner is accumulated;
+#: cg_precondition_every: accepted steps between its refreshes (0: once per solve);
+#: cg_curvature_fraction: the share of the points the CG products use.
+LM_LINEAR_DEFAULTS = {"linear_solver": "cholesky", "cg_max_iters": 100, "cg_rtol": 1e-2, "cg_chunk": 256,
+                      "cg_precondition_every": 0, "cg_curvature_fraction": 1.0}
+_CG_ONLY = tuple(LM_LINEAR_DEFAULTS)[1:]
+
+
+def make_lm(table: dict) -> LevenbergMarquardt | MatrixFreeLM:
+    """The Levenberg–Marquardt solver an ``lm`` table describes (ValueError naming the key)."""
+    table = dict(table)
+    linear = table.pop("linear_solver", "cholesky")
+    cg = {k: table.pop(k) for k in _CG_ONLY if k in table}
+    if linear == "cholesky":
+        return LevenbergMarquardt(**table)
+    if linear == "cg":
+        if int(table.pop("jacobian_every", 1)) != 1:
+            raise ValueError("lm.jacobian_every must be 1 with lm.linear_solver = 'cg' (no Jacobian is stored "
+                             "to reuse)")
+        cg = {**LM_LINEAR_DEFAULTS, **cg}
+        return MatrixFreeLM(**table, cg_max_iters=cg["cg_max_iters"], cg_rtol=cg["cg_rtol"], chunk=cg["cg_chunk"],
+                            precondition_every=cg["cg_precondition_every"],
+                            curvature_fraction=cg["cg_curvature_fraction"])
+    raise ValueError(f"lm.linear_solver must be one of {', '.join(map(repr, LINEAR_SOLVERS))}, got {linear!r}")
 
 SOLVER_DEFAULTS = {
     "solver": "lm",
@@ -21,7 +53,7 @@ SOLVER_DEFAULTS = {
     # rtol 3e-4 → 20 iterations/step, 34 steps at the cap, MAE 3.67e-3 in 430 s; rtol 1e-3
     # without geodesic acceleration → 5.6 iterations/step, 6 misses, MAE 3.96e-3.
     "lm": {"max_iters": 30, "ftol": 1e-5, "gtol": 0.0, "atol": 0.0, "rtol": 1e-3, "tau": 1e-6, "geodesic": 0.75,
-           "linear_dtype": "float32", "jacobian_every": 1},
+           "linear_dtype": "float32", "jacobian_every": 1, **LM_LINEAR_DEFAULTS},
     "adam": {"lr": 1e-4, "factor": 0.1, "patience": 500, "threshold": 1e-4, "min_lr": 1.1e-8, "max_iters": 20000},
     # The initial fit starts from a random initialisation: geodesic acceleration on, and
     # ``tolerance`` = the relative L2 error on held-out points it must reach (else it is
@@ -34,15 +66,15 @@ SOLVER_DEFAULTS = {
 INIT_ONLY_KEYS = ("tolerance",)
 
 
-def make_solver(cfg: dict) -> LevenbergMarquardt | AdamPlateau:
+def make_solver(cfg: dict) -> LevenbergMarquardt | MatrixFreeLM | AdamPlateau:
     """The per-step solver named by ``cfg["solver"]`` with its table's settings."""
     if cfg["solver"] == "lm":
-        return LevenbergMarquardt(**cfg["lm"])
+        return make_lm(cfg["lm"])
     return AdamPlateau(**cfg["adam"])
 
 
-def make_init_solver(cfg: dict) -> LevenbergMarquardt:
+def make_init_solver(cfg: dict) -> LevenbergMarquardt | MatrixFreeLM:
     """The initial condition is always fitted by LM (for Adam too: fitting u0 is not what is
-    compared), with the ``init`` table over the ``lm`` one."""
+    compared), with the ``init`` table over the ``lm`` one (its linear solver included)."""
     init = {k: v for k, v in cfg["init"].items() if k not in INIT_ONLY_KEYS}
-    return LevenbergMarquardt(**{**cfg["lm"], **init})
+    return make_lm({**cfg["lm"], **init})

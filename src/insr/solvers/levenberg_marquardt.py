@@ -78,8 +78,10 @@ CONVERGED_REASONS = ("rtol", "atol", "ftol", "gtol")
 
 class SolveStats(NamedTuple):
     """What a solve reached: iterations (rejected steps included), the loss before and
-    after, whether it met its tolerance, and why it stopped (an index into
-    :data:`STOP_REASONS`; −1 where a solver does not say)."""
+    after, whether it met its tolerance, why it stopped (an index into
+    :data:`STOP_REASONS`; −1 where a solver does not say), and the iterations of an
+    iterative inner linear solver (CG products of :class:`~insr.solvers.MatrixFreeLM`;
+    −1 for a direct solve)."""
 
     iterations: jax.Array
     loss_initial: jax.Array
@@ -87,6 +89,7 @@ class SolveStats(NamedTuple):
     converged: jax.Array
     rejected: jax.Array | int = 0
     reason: jax.Array | int = -1
+    inner: jax.Array | int = -1
 
 
 def sequence_stats(stats: list[SolveStats]) -> SolveStats:
@@ -99,13 +102,49 @@ def sequence_stats(stats: list[SolveStats]) -> SolveStats:
     for st in stats[1:]:
         reason = jnp.where(ok, st.reason, reason)
         ok = ok & st.converged
+    direct = isinstance(stats[0].inner, int) and stats[0].inner < 0
     return SolveStats(sum(st.iterations for st in stats), stats[0].loss_initial, stats[-1].loss, ok,
-                      sum(st.rejected for st in stats), reason)
+                      sum(st.rejected for st in stats), reason, -1 if direct else sum(st.inner for st in stats))
 
 
 def stop_reason_name(code) -> str:
     code = int(code)
     return STOP_REASONS[code] if 0 <= code < len(STOP_REASONS) else "unknown"
+
+
+def check_lm_settings(solver) -> None:
+    """Validate the settings every Levenberg–Marquardt variant shares (ValueError naming
+    the ``lm.`` key)."""
+    if int(solver.max_iters) < 1:
+        raise ValueError(f"lm.max_iters must be ≥ 1, got {solver.max_iters!r}")
+    for field in ("ftol", "gtol", "atol", "rtol", "geodesic"):
+        if not getattr(solver, field) >= 0:
+            raise ValueError(f"lm.{field} must be ≥ 0, got {getattr(solver, field)!r}")
+    if not solver.rtol < 1:
+        raise ValueError(f"lm.rtol must be < 1, got {solver.rtol!r}")
+    if not solver.tau > 0:
+        raise ValueError(f"lm.tau must be > 0, got {solver.tau!r}")
+    if solver.linear_dtype not in ("float32", "float64"):
+        raise ValueError(f"lm.linear_dtype must be 'float32' or 'float64', got {solver.linear_dtype!r}")
+    if solver.linear_dtype == "float64" and not jax.config.jax_enable_x64:
+        # Without x64, JAX silently computes float64 requests in float32.
+        raise ValueError("lm.linear_dtype='float64' needs 64-bit JAX: call "
+                         "jax.config.update('jax_enable_x64', True) first (the CLI does this for you)")
+
+
+def convergence_reason(solver, loss0, loss_prev, loss_new, actual, pred, g, check_g):
+    """The convergence reason (an index into :data:`STOP_REASONS`) after an accepted step
+    from ``loss_prev`` to ``loss_new`` (actual and model-predicted decrease ``actual``,
+    ``pred``; gradient Jᵀr = ``g``, judged only when ``check_g``), or −1 (go on)."""
+    code = {name: i for i, name in enumerate(STOP_REASONS)}
+    reason = jnp.asarray(-1)
+    if solver.gtol > 0:
+        reason = jnp.where(check_g & (jnp.max(jnp.abs(g)) <= solver.gtol), code["gtol"], reason)
+    small = (actual <= solver.ftol * loss_prev) & (pred <= solver.ftol * loss_prev)
+    reason = jnp.where(small, code["ftol"], reason)
+    reason = jnp.where(loss_new <= solver.atol, code["atol"], reason)
+    reason = jnp.where((solver.rtol > 0) & (loss_new <= solver.rtol**2 * loss0), code["rtol"], reason)
+    return reason
 
 
 def _print_trace(it, loss, loss_new, lam_rel, ok, geo_ok, rho):
@@ -153,23 +192,9 @@ class LevenbergMarquardt:
     name: str = "lm"
 
     def __post_init__(self):
-        if int(self.max_iters) < 1:
-            raise ValueError(f"lm.max_iters must be ≥ 1, got {self.max_iters!r}")
-        for field in ("ftol", "gtol", "atol", "rtol", "geodesic"):
-            if not getattr(self, field) >= 0:
-                raise ValueError(f"lm.{field} must be ≥ 0, got {getattr(self, field)!r}")
-        if not self.rtol < 1:
-            raise ValueError(f"lm.rtol must be < 1, got {self.rtol!r}")
+        check_lm_settings(self)
         if int(self.jacobian_every) < 1:
             raise ValueError(f"lm.jacobian_every must be ≥ 1, got {self.jacobian_every!r}")
-        if not self.tau > 0:
-            raise ValueError(f"lm.tau must be > 0, got {self.tau!r}")
-        if self.linear_dtype not in ("float32", "float64"):
-            raise ValueError(f"lm.linear_dtype must be 'float32' or 'float64', got {self.linear_dtype!r}")
-        if self.linear_dtype == "float64" and not jax.config.jax_enable_x64:
-            # Without x64, JAX silently computes float64 requests in float32.
-            raise ValueError("lm.linear_dtype='float64' needs 64-bit JAX: call "
-                             "jax.config.update('jax_enable_x64', True) first (the CLI does this for you)")
 
     def solve(self, blocks, params0, args, key):
         """Minimise the blocks' loss starting at ``params0``; points are drawn once from ``key``."""
@@ -214,15 +239,7 @@ class LevenbergMarquardt:
         code = {name: i for i, name in enumerate(STOP_REASONS)}
 
         def reason_after(loss_prev, loss_new, actual, pred, g, check_g):
-            """The convergence reason after an accepted step, or −1 (go on)."""
-            reason = jnp.asarray(-1)
-            if self.gtol > 0:
-                reason = jnp.where(check_g & (jnp.max(jnp.abs(g)) <= self.gtol), code["gtol"], reason)
-            small = (actual <= self.ftol * loss_prev) & (pred <= self.ftol * loss_prev)
-            reason = jnp.where(small, code["ftol"], reason)
-            reason = jnp.where(loss_new <= self.atol, code["atol"], reason)
-            reason = jnp.where((self.rtol > 0) & (loss_new <= self.rtol**2 * loss0), code["rtol"], reason)
-            return reason
+            return convergence_reason(self, loss0, loss_prev, loss_new, actual, pred, g, check_g)
 
         def cond(s):
             return (~s.done) & (s.it < self.max_iters)
