@@ -239,6 +239,10 @@ def test_every_paper_example_runs_at_tiny_sizes(tmp_path):
     beyond = [r for r in rows if r["kind"] == "beyond"]
     assert beyond and beyond[0]["error"] is not None and "gauss4" in beyond[0]["method"]
     assert "| ours, beyond the paper |" in md
+    # the paper's network size through the matrix-free LM (a stand-in size in the tiny profile)
+    rows = json.loads((tmp_path / "elastic_collide_2d" / "result.json").read_text())["rows"]
+    paper_net = [r for r in rows if "matrix-free" in r["method"]]
+    assert paper_net and paper_net[0]["error"] is not None and paper_net[0]["error"] < 1.0
 
 
 @pytest.mark.slow  # ~20-80 s: keeps the default suite under 10 min on 2 cores

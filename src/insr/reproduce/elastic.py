@@ -118,8 +118,8 @@ def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: di
     X, x_ref = ref["X"], ref["x"]
     rms = lambda a: float(np.sqrt(np.mean(np.sum((np.asarray(a, np.float64) - x_ref) ** 2, axis=1))))
 
-    def ours():
-        st, traj, _ = run_scenario(ctx, "ours", scenario, upd, outputs=True)
+    def ours(run_id="ours", extra=None, kind="ours", label="ours, SIREN {params} params, LM", outputs=True):
+        st, traj, _ = run_scenario(ctx, run_id, scenario, {**upd, **(extra or {})}, outputs=outputs)
         wall, _ = run_wall(traj)
         m = traj.metrics[-1]
         err = rms(st.evaluate(traj.final_state, X.astype(np.float32), traj.ts[-1]))
@@ -127,8 +127,8 @@ def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: di
         per_step, first = tm["per_step_s"], tm["per_step_from"]
         over = f"step {tm['steps']}" if first >= tm["steps"] else f"steps {first}–{tm['steps']}"
         # per step against per step (the paper's seconds per step on its GPU), never a total
-        return row(f"ours, SIREN {st.num_params} params, LM", "ours", error=err, wall_s=wall,
-                   state_bytes=st.state_bytes(), series="ours (LM)", **tm,
+        return row(label.format(params=st.num_params), kind, error=err, wall_s=wall,
+                   state_bytes=st.state_bytes(), series="ours (LM)" if kind == "ours" else None, **tm,
                    note=(f"{per_step:.2f} s/step (mean over {over}, initial fit excluded), per step "
                          f"{paper_step_s / per_step:.0f}× less than the paper's {paper_step_s:.0f} s/step on an "
                          f"RTX 3090 (other hardware); max penetration {m['max_penetration']:.3g}"))
@@ -143,6 +143,15 @@ def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: di
         return compute
 
     rows = [ctx.cached("ours", ours)]
+    if "paper_net" in z:
+        # The paper's network and point count, solved by the matrix-free LM (dense LM would
+        # need the N·m×P Jacobian and P×P matrices: gigabytes at this size).
+        w, d, n = z["paper_net"]
+        net = {"field": {"width": w, "depth": d}, "samples": n,
+               "lm": {"linear_solver": "cg", "cg_curvature_fraction": 0.25}}
+        rows.append(ctx.cached("ours_paper_net", lambda: ours(
+            "ours_paper_net", net, "sweep", f"ours, the paper's network size ({d}×{w} SIREN, {{params}} params, "
+            f"{n:,} points), matrix-free LM", outputs=False)))
 
     # projected per step and over the steps ours ran (equal horizons)
     adam_upd = {**upd, **paper_adam, "optimizer": "adam", "adam": {"max_iters": z["adam_iters"]}}
@@ -188,10 +197,15 @@ COLLIDE = Example(
     title="2D elastic square falling onto a disk (paper Sec. 5.3)",
     metric=DYN_METRIC,
     paper=(PaperRow("ours (Adam), per step", None, "138 s/step", "3×68 SIREN", kind="ours", horizon=2.0),),
-    sizes={"full": {"steps": 20, "reference": 48, "same_memory": 17, "adam_iters": 200, "fem_sweep": [8, 12, 24]},
-           "quick": {"steps": 8, "reference": 24, "same_memory": 17, "adam_iters": 30, "fem_sweep": [8]},
-           "tiny": {"steps": 1, "reference": 6, "same_memory": 4, "adam_iters": 2, "fem_sweep": []}},
-    estimate_s={"full": 300, "quick": 120, "tiny": 40},
+    # paper_net: (width, depth, points) of the paper's network row (tiny: a stand-in that runs
+    # the same matrix-free path in seconds).
+    sizes={"full": {"steps": 20, "reference": 48, "same_memory": 17, "adam_iters": 200, "fem_sweep": [8, 12, 24],
+                    "paper_net": (68, 3, 10000)},
+           "quick": {"steps": 8, "reference": 24, "same_memory": 17, "adam_iters": 30, "fem_sweep": [8],
+                     "paper_net": (68, 3, 10000)},
+           "tiny": {"steps": 1, "reference": 6, "same_memory": 4, "adam_iters": 2, "fem_sweep": [],
+                    "paper_net": (8, 1, 64)}},
+    estimate_s={"full": 700, "quick": 300, "tiny": 45},
     run=run_collide,
     benchmark="cd benchmarks && python elastic_steps.py",
 )
