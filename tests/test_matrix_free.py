@@ -53,7 +53,7 @@ def _siren_blocks(width=12, n=300, seed=0):
 
 def test_gauss_newton_diagonal_is_the_dense_one_for_any_chunk():
     """Chunks that do not divide the point count (padding is masked) give diag(JᵀJ) exactly."""
-    blocks, params = _siren_blocks()
+    blocks, params = _siren_blocks(n=100)
     theta, unravel = jax.flatten_util.ravel_pytree(params)
     pts = sample_blocks(blocks, jax.random.PRNGKey(0))
     J = jax.jacfwd(lambda th: residual_vector(blocks, pts, unravel(th), None))(theta)
@@ -74,7 +74,7 @@ def test_matrix_free_lm_finds_the_minimum_of_a_nonlinear_fit():
     assert int(st.inner) >= int(st.iterations) - int(st.rejected) > 0  # at least one CG product per step
 
 
-@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("seed", [0, pytest.param(3, marks=pytest.mark.slow)])
 def test_matrix_free_lm_fits_a_siren_as_well_as_the_dense_solver(seed):
     """Same problem, same damping rule: the matrix-free solve (inexact CG steps) lowers the
     loss by as many orders as the dense Cholesky solve in the same iteration budget."""
