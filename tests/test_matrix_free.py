@@ -63,10 +63,11 @@ def test_gauss_newton_diagonal_is_the_dense_one_for_any_chunk():
         np.testing.assert_allclose(np.asarray(diag), dense, rtol=2e-4, atol=1e-7 * dense.max())
 
 
-def test_matrix_free_lm_finds_the_minimum_of_a_nonlinear_fit():
+@pytest.mark.parametrize("geodesic", [0.0, 0.75])
+def test_matrix_free_lm_finds_the_minimum_of_a_nonlinear_fit(geodesic):
     xs = jnp.linspace(0.0, 2.0, 50)[:, None]
     blocks = (Block(lambda p, x, a: p["a"] * jnp.exp(p["b"] * x) - 2.0 * jnp.exp(-1.5 * x), lambda k: xs),)
-    solver = MatrixFreeLM(max_iters=100, ftol=1e-14, cg_rtol=1e-6)
+    solver = MatrixFreeLM(max_iters=100, ftol=1e-14, cg_rtol=1e-6, geodesic=geodesic)
     p, st = jax.jit(lambda p: solver.solve(blocks, p, None, jax.random.PRNGKey(0)))(
         {"a": jnp.array(0.5), "b": jnp.array(0.3)})
     np.testing.assert_allclose([p["a"], p["b"]], [2.0, -1.5], rtol=1e-4)

@@ -147,6 +147,16 @@ def convergence_reason(solver, loss0, loss_prev, loss_new, actual, pred, g, chec
     return reason
 
 
+def accelerated_step(delta, acc, bound: float):
+    """The geodesic-accelerated step δ + a/2 and whether it is admissible, 2|a| ≤ bound·|δ|.
+    A residual without a finite second derivative (e.g. singular values at a repeated σ,
+    as in the elastic energies at F = I) gets the plain step δ (admissible)."""
+    has_acc = jnp.all(jnp.isfinite(acc))
+    acc = jnp.where(has_acc, acc, 0.0)
+    ok = ~has_acc | (2.0 * jnp.linalg.norm(acc) <= bound * jnp.linalg.norm(delta))
+    return delta + 0.5 * acc, ok
+
+
 def _print_trace(it, loss, loss_new, lam_rel, ok, geo_ok, rho):
     verdict = "accepted" if ok else ("rejected (geodesic bound)" if not geo_ok else "rejected")
     print(f"lm it {int(it):4d}  loss {float(loss):.4e} -> {float(loss_new):.4e}  "
@@ -269,12 +279,7 @@ class LevenbergMarquardt:
             if geodesic > 0:
                 rvv = r_vv(s.theta, delta.astype(s.theta.dtype)).astype(ldt)
                 acc = -jax.scipy.linalg.cho_solve((s.chol, True), s.J.T @ rvv)
-                # A residual without a finite second derivative (e.g. singular values at a
-                # repeated σ, as in the elastic energies at F = I) gets the plain step.
-                has_acc = jnp.all(jnp.isfinite(acc))
-                acc = jnp.where(has_acc, acc, 0.0)
-                geo_ok = ~has_acc | (2.0 * jnp.linalg.norm(acc) <= geodesic * jnp.linalg.norm(delta))
-                step = delta + 0.5 * acc
+                step, geo_ok = accelerated_step(delta, acc, geodesic)
             else:
                 geo_ok, step = jnp.asarray(True), delta
             theta_new = s.theta + step.astype(s.theta.dtype)

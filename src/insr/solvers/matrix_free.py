@@ -48,7 +48,13 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
-from insr.solvers.levenberg_marquardt import STOP_REASONS, SolveStats, check_lm_settings, convergence_reason
+from insr.solvers.levenberg_marquardt import (
+    STOP_REASONS,
+    SolveStats,
+    accelerated_step,
+    check_lm_settings,
+    convergence_reason,
+)
 from insr.solvers.objective import residual_vector, sample_blocks
 
 __all__ = ["MatrixFreeLM", "pcg", "gauss_newton_diagonal"]
@@ -224,10 +230,7 @@ class MatrixFreeLM:
             if geodesic > 0:
                 rvv = jax.jvp(lambda th: jax.jvp(r_of, (th,), (delta,))[1], (theta,), (delta,))[1]
                 acc, k_acc = solve_damped(curv, -vjp(rvv), diag, lam)
-                has_acc = jnp.all(jnp.isfinite(acc))
-                acc = jnp.where(has_acc, acc, 0.0)
-                geo_ok = ~has_acc | (2.0 * jnp.linalg.norm(acc) <= geodesic * jnp.linalg.norm(delta))
-                step = delta + 0.5 * acc
+                step, geo_ok = accelerated_step(delta, acc, geodesic)
             else:
                 geo_ok, step = jnp.asarray(True), delta
             theta_new = theta + step
