@@ -199,16 +199,21 @@ class MatrixFreeLM:
 
         r0 = r_of(theta0)
         loss0 = jnp.sum(r0 * r0)
-        diag0 = diag_of(theta0)
+        target = jnp.maximum(self.atol, self.rtol**2 * loss0)
+        # A solve that starts at its tolerance (a free-flight elastic step) skips the
+        # preconditioner: it costs as much as tens of CG products.
+        diag0 = jax.lax.cond(loss0 <= target, lambda: jnp.ones_like(theta0), lambda: diag_of(theta0))
         max_diag0 = jnp.max(diag0)
         lam0 = (self.tau * max_diag0).astype(ldt)
-        target = jnp.maximum(self.atol, self.rtol**2 * loss0)
 
         # state: θ, r, loss, diag, λ, ν, it, rejected, inner, done, reason
         def cond(s):
             return (~s[9]) & (s[6] < self.max_iters)
 
         def body(s):
+            # After a rejected step θ is unchanged and this linearisation repeats the last
+            # one (one residual evaluation; carrying it through the loop would store the
+            # network's activations in the loop state).
             maps = linear_maps(s[0])
             curv = maps if full else linear_maps(s[0], curv_points)
             g = maps[1](s[1])
