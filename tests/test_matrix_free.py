@@ -91,6 +91,7 @@ def test_matrix_free_lm_fits_a_siren_as_well_as_the_dense_solver(seed):
     assert reduction_free > 0.1 * reduction_dense, (float(sd.loss), float(sf.loss))
 
 
+@pytest.mark.slow  # keeps the default suite under 10 min on 2 cores
 def test_subsampled_curvature_still_converges_with_the_full_gradient():
     """CG products on half of the points (the gradient, loss and gain ratio on all of them):
     the fit still converges (10⁶-fold lower loss in 40 iterations), though more slowly near a
@@ -103,6 +104,7 @@ def test_subsampled_curvature_still_converges_with_the_full_gradient():
     assert float(full.loss) < float(half.loss)
 
 
+@pytest.mark.slow  # keeps the default suite under 10 min on 2 cores
 def test_a_truncated_cg_step_still_descends():
     """Two CG products per step: every accepted step lowers the loss (the gain ratio uses the
     decrease predicted for the truncated step), and the fit still makes progress."""
@@ -128,6 +130,7 @@ def test_the_lm_table_chooses_the_linear_solver_and_names_bad_keys():
         make_lm({"linear_solver": "cg", "cg_curvature_fraction": 0.0})
 
 
+@pytest.mark.slow  # keeps the default suite under 10 min on 2 cores
 def test_matrix_free_elastic_free_fall_follows_the_ballistic_path():
     """The elastic step through the matrix-free solver: implicit Euler free fall from rest is
     xⁿ = X + Δt²b·n(n+1)/2 (see test_elasticity), reached to the same accuracy as dense LM."""
