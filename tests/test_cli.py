@@ -83,6 +83,7 @@ def test_paper_faithful_adam_mode_runs_from_the_cli(tmp_path):
     assert rows[1]["loss"] < rows[1]["loss_initial"]
 
 
+@pytest.mark.slow  # keeps the default suite under 10 min on 2 cores
 def test_float64_linear_solve_from_the_cli(tmp_path):
     run = tmp_path / "f64"
     assert main(["run", "heat1d", "--out", str(run), "--set", "lm.linear_dtype=float64", "--set", "lm.tau=1e-3",

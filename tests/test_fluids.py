@@ -145,6 +145,7 @@ def test_taylor_green_preserved(euler, tmp_path):
     assert {"vorticity", "divergence"} <= set(data)
 
 
+@pytest.mark.slow  # keeps the default suite under 10 min on 2 cores
 def test_viscous_decay_rate(euler):
     """With ν > 0 the amplitude of u_TG decays as exp(−2νπ²t) (implicit Euler: (1 + 2νπ²Δt)^−n)."""
     nu = 0.05

@@ -54,6 +54,7 @@ def test_user_written_splitting_lie_is_first_order_and_strang_cancels_its_error(
     assert errors["lie"] > 5e-3  # the splitting error is really there (a bug that ran A+B at once would not show it)
 
 
+@pytest.mark.slow  # keeps the default suite under 10 min on 2 cores
 def test_divergence_free_field_keeps_the_constraint_exactly():
     """The README's constraint example: the field follows the exact decay (measured 3.0e-5
     relative) and its divergence is zero to float32 round-off (measured 1.2e-7, against

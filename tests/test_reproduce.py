@@ -167,6 +167,7 @@ def test_speed_up_is_per_step_not_over_unlike_horizons():
             "against our measured 30.0 s for the whole run; 8.0 s of it the initial fit.") in v
 
 
+@pytest.mark.slow  # keeps the default suite under 10 min on 2 cores
 def test_report_speed_line_from_the_stored_rows(tmp_path):
     """End to end with a real Adam probe: the printed ratio is (Adam projected s/step) / (ours s/step) of the
     stored rows, and the Adam row is projected over the steps ours ran (quick: 2, not the full profile's 4)."""

@@ -23,7 +23,10 @@ from insr.solvers import Block, LevenbergMarquardt
 from insr.solvers.levenberg_marquardt import STOP_REASONS
 
 
-@pytest.mark.parametrize("seed", [0, 4, 13, 16, 20])
+# Seeds 0 (the regression: it stalled on a user's machine), 4 and 16 (plain LM failed them in
+# benchmarks/lm_variants.py) by default; 13 and 20 with the slow set (suite time).
+@pytest.mark.parametrize("seed", [0, 4, pytest.param(13, marks=pytest.mark.slow), 16,
+                                  pytest.param(20, marks=pytest.mark.slow)])
 def test_advection_initial_fit_succeeds_at_scenario_sizes(seed):
     cfg = resolve_config("advection1d", [f"seed={seed}"])
     stepper = build_stepper(cfg)
@@ -35,7 +38,7 @@ def test_advection_initial_fit_succeeds_at_scenario_sizes(seed):
     assert m["max_error"] < 2e-3, m  # the pulse itself, not just the mean, is right
 
 
-@pytest.mark.parametrize("seed", [0, 4])
+@pytest.mark.parametrize("seed", [0, pytest.param(4, marks=pytest.mark.slow)])
 def test_advection_steps_meet_their_tolerance_at_scenario_sizes(seed, tmp_path):
     # The per-step default (lm.rtol = 1e-3, geodesic acceleration, ≤ 30 iterations) must be
     # reachable: every step meets it, in a few iterations, and the error stays at the scheme's.
