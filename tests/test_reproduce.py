@@ -244,6 +244,8 @@ def test_every_paper_example_runs_at_tiny_sizes(tmp_path):
     rows = json.loads((tmp_path / "elastic_collide_2d" / "result.json").read_text())["rows"]
     paper_net = [r for r in rows if "matrix-free" in r["method"]]
     assert paper_net and paper_net[0]["error"] is not None and paper_net[0]["error"] < 1.0
+    fem_net = [r for r in rows if "same memory as the paper's network" in r["method"]]
+    assert fem_net and abs(fem_net[0]["state_bytes"] - paper_net[0]["state_bytes"]) < 0.2 * paper_net[0]["state_bytes"]
 
 
 @pytest.mark.slow  # ~20-80 s: keeps the default suite under 10 min on 2 cores

@@ -154,6 +154,13 @@ def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: di
         rows.append(ctx.cached("ours_paper_net" + vs, lambda: ours(
             "ours_paper_net", net, "sweep", f"ours, the paper's network size ({d}×{w} SIREN, {{params}} params, "
             f"{n:,} points), matrix-free LM", outputs=False)))
+        # Its same-memory FEM: the crossed P1 mesh (2D: nodes × 2 × 4 B) closest to the network's bytes.
+        from insr.cli import siren_params
+
+        target = 4 * siren_params(2, 2, w, d)
+        res = min(range(1, 400), key=lambda k: abs(8 * ((k + 1) ** 2 + k * k) - target))
+        rows.append(ctx.cached(f"fem_paper_net_memory{vs}", fem(
+            res, "sweep", f"FEM P1, resolution {res}, same memory as the paper's network")))
 
     # projected per step and over the steps ours ran (equal horizons)
     adam_upd = {**upd, **paper_adam, "optimizer": "adam", "adam": {"max_iters": z["adam_iters"]}}
