@@ -108,17 +108,21 @@ def fem_rms(name: str, cfg: dict, stepper, traj, cache: Path | None = None) -> f
         phi = stepper.evaluate(traj.final_state, pts.astype(np.float32), traj.ts[-1])
         return float(deformation_error(phi, _references[name], pts))
     if name in FEM_REFERENCE:
-        X, x_ref = fem_reference(name, cfg, cache)
-        phi = np.asarray(stepper.evaluate(traj.final_state, X.astype(np.float32), traj.ts[-1]), np.float64)
-        return float(np.sqrt(np.mean(np.sum((phi - x_ref) ** 2, axis=1))))
+        return node_rms(stepper, traj.final_state, traj.ts[-1], *fem_reference(name, cfg, cache))
     return None
+
+
+def node_rms(stepper, state, t, X, x_ref) -> float:
+    """RMS over the rest nodes X of |φ(X, t) − x_ref|."""
+    import numpy as np
+
+    phi = np.asarray(stepper.evaluate(state, X.astype(np.float32), t), np.float64)
+    return float(np.sqrt(np.mean(np.sum((phi - x_ref) ** 2, axis=1))))
 
 
 def rescore(name: str, seeds: list[int], overrides: list[str], out: Path) -> list[float]:
     """``fem_rms`` of finished runs in ``out`` (their last saved fields) against the current
     FEM reference, without running them again: to judge old runs by a finer reference."""
-    import numpy as np
-
     from insr.io.checkpoint import load_state
 
     errs = []
@@ -127,9 +131,7 @@ def rescore(name: str, seeds: list[int], overrides: list[str], out: Path) -> lis
         stepper = build_stepper(cfg)
         last = sorted((out / f"{name}-seed{seed}" / "fields").glob("step_*.npz"))[-1]
         state, _ = load_state(last, stepper.state_template())
-        X, x_ref = fem_reference(name, cfg, out)
-        phi = np.asarray(stepper.evaluate(state, X.astype(np.float32), cfg["steps"] * cfg["dt"]), np.float64)
-        errs.append(float(np.sqrt(np.mean(np.sum((phi - x_ref) ** 2, axis=1)))))
+        errs.append(node_rms(stepper, state, cfg["steps"] * cfg["dt"], *fem_reference(name, cfg, out)))
         print(f"{name} seed {seed} ({last.name}): fem_rms={errs[-1]:.4g} against FEM resolution "
               f"{FEM_REFERENCE[name]}", flush=True)
     print(f"   fem_rms: {spread(errs)}")

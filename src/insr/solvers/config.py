@@ -24,24 +24,23 @@ LINEAR_SOLVERS = ("cholesky", "cg")
 #: cg_curvature_fraction: the share of the points the CG products use.
 LM_LINEAR_DEFAULTS = {"linear_solver": "cholesky", "cg_max_iters": 100, "cg_rtol": 1e-2, "cg_chunk": 256,
                       "cg_precondition_every": 0, "cg_curvature_fraction": 1.0}
-_CG_ONLY = tuple(LM_LINEAR_DEFAULTS)[1:]
+# ``lm`` table key → MatrixFreeLM field (its defaults are the table's).
+_CG_FIELDS = {"cg_max_iters": "cg_max_iters", "cg_rtol": "cg_rtol", "cg_chunk": "chunk",
+              "cg_precondition_every": "precondition_every", "cg_curvature_fraction": "curvature_fraction"}
 
 
 def make_lm(table: dict) -> LevenbergMarquardt | MatrixFreeLM:
     """The Levenberg–Marquardt solver an ``lm`` table describes (ValueError naming the key)."""
     table = dict(table)
     linear = table.pop("linear_solver", "cholesky")
-    cg = {k: table.pop(k) for k in _CG_ONLY if k in table}
+    cg = {_CG_FIELDS[k]: table.pop(k) for k in _CG_FIELDS if k in table}
     if linear == "cholesky":
         return LevenbergMarquardt(**table)
     if linear == "cg":
         if int(table.pop("jacobian_every", 1)) != 1:
             raise ValueError("lm.jacobian_every must be 1 with lm.linear_solver = 'cg' (no Jacobian is stored "
                              "to reuse)")
-        cg = {**LM_LINEAR_DEFAULTS, **cg}
-        return MatrixFreeLM(**table, cg_max_iters=cg["cg_max_iters"], cg_rtol=cg["cg_rtol"], chunk=cg["cg_chunk"],
-                            precondition_every=cg["cg_precondition_every"],
-                            curvature_fraction=cg["cg_curvature_fraction"])
+        return MatrixFreeLM(**table, **cg)
     raise ValueError(f"lm.linear_solver must be one of {', '.join(map(repr, LINEAR_SOLVERS))}, got {linear!r}")
 
 SOLVER_DEFAULTS = {

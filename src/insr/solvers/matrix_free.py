@@ -140,7 +140,7 @@ class MatrixFreeLM:
     tau: float = 1e-6
     geodesic: float = 0.0
     linear_dtype: str = "float32"
-    cg_max_iters: int = 50
+    cg_max_iters: int = 100
     cg_rtol: float = 1e-2
     chunk: int = 256
     precondition_every: int = 0
