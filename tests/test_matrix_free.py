@@ -128,6 +128,16 @@ def test_the_lm_table_chooses_the_linear_solver_and_names_bad_keys():
         make_lm({"linear_solver": "cg", "cg_rtol": 1.5})
     with pytest.raises(ValueError, match="lm.cg_curvature_fraction"):
         make_lm({"linear_solver": "cg", "cg_curvature_fraction": 0.0})
+    with pytest.raises(ValueError, match="lm.trace"):
+        make_lm({"linear_solver": "cg", "trace": True})
+    # every scenario's lm table (the fluids' carries all LevenbergMarquardt fields) takes "cg"
+    from insr.registry import get, scenarios
+
+    with jax.enable_x64(True):  # the float64 scenarios' tables need it, as the CLI gives them
+        for name in scenarios():
+            table = get(name).defaults.get("lm")
+            if table is not None:
+                assert isinstance(make_lm({**table, "linear_solver": "cg"}), MatrixFreeLM), name
 
 
 @pytest.mark.slow  # keeps the default suite under 10 min on 2 cores

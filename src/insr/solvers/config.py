@@ -7,6 +7,7 @@ solver objects (the only place where the names "lm" and "adam" map to classes).
 
 from __future__ import annotations
 
+from insr.config import ConfigError
 from insr.solvers.adam_plateau import AdamPlateau
 from insr.solvers.levenberg_marquardt import LevenbergMarquardt
 from insr.solvers.matrix_free import MatrixFreeLM
@@ -37,11 +38,16 @@ def make_lm(table: dict) -> LevenbergMarquardt | MatrixFreeLM:
     if linear == "cholesky":
         return LevenbergMarquardt(**table)
     if linear == "cg":
+        # Combinations are config errors (one line from the CLI), named by their keys.
         if int(table.pop("jacobian_every", 1)) != 1:
-            raise ValueError("lm.jacobian_every must be 1 with lm.linear_solver = 'cg' (no Jacobian is stored "
-                             "to reuse)")
+            raise ConfigError("config key 'lm.jacobian_every' must be 1 with lm.linear_solver = 'cg' (no Jacobian "
+                              "is stored to reuse)")
+        if table.pop("trace", False):  # the fluid tables carry every LevenbergMarquardt field
+            raise ConfigError("config key 'lm.trace' must be false with lm.linear_solver = 'cg' (the trace is "
+                              "the dense solver's)")
         return MatrixFreeLM(**table, **cg)
-    raise ValueError(f"lm.linear_solver must be one of {', '.join(map(repr, LINEAR_SOLVERS))}, got {linear!r}")
+    raise ConfigError(f"config key 'lm.linear_solver' must be one of {', '.join(map(repr, LINEAR_SOLVERS))}, "
+                      f"got {linear!r}")
 
 SOLVER_DEFAULTS = {
     "solver": "lm",
