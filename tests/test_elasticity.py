@@ -15,11 +15,14 @@ import numpy as np
 import pytest
 
 from insr.config import ConfigError, merge
-from insr.elasticity import LBFGS, ElasticStepper, Material, PlaneHandle, RestShape
+from insr.elasticity import LBFGS, ElasticStepper
 from insr.elasticity.scenarios import ELASTIC_SCENARIOS, build_elastic
 from insr.fields import Siren
 from insr.geometry.mesh import MeshError, box_mesh
+from insr.geometry.rest_shape import RestShape
 from insr.physics.elastic_energy import PlaneContact, SphereContact
+from insr.physics.handles import PlaneHandle
+from insr.physics.materials import Material
 from insr.registry import get as get_scenario  # the registry (imports insr.elasticity.scenarios)
 from insr.simulate import simulate, summary_line
 from insr.solvers import LevenbergMarquardt
@@ -309,3 +312,15 @@ def test_a_step_that_fits_its_sample_but_not_the_body_is_flagged_overfit():
         if flagged:
             assert row["heldout_loss"] > st.overfit_factor * row["loss"]
             assert "flagged overfit" in summary_line(traj.summary)
+
+
+def test_moved_classes_are_still_importable_from_their_old_homes():
+    import insr.elasticity as pkg
+    import insr.elasticity.stepper as old
+    from insr.physics.materials import ENERGIES
+    from insr.viz.elastic import write_elastic_outputs
+
+    for mod in (pkg, old):
+        assert (mod.Material, mod.RestShape, mod.PlaneHandle, mod.ENERGIES) == (Material, RestShape, PlaneHandle,
+                                                                                ENERGIES)
+    assert old.write_elastic_outputs is write_elastic_outputs

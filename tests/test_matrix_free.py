@@ -7,8 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from insr.elasticity import ElasticStepper, Material, RestShape
+from insr.elasticity import ElasticStepper
 from insr.fields import Siren
+from insr.geometry.rest_shape import RestShape
+from insr.physics.materials import Material
 from insr.solvers import Block, LevenbergMarquardt, MatrixFreeLM, sample_blocks
 from insr.solvers.config import make_lm
 from insr.solvers.matrix_free import gauss_newton_diagonal, pcg

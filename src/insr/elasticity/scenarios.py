@@ -56,17 +56,13 @@ import os
 import jax
 
 from insr.config import ConfigError
-from insr.elasticity.stepper import (
-    DIRICHLET_MODES,
-    ENERGIES,
-    ElasticStepper,
-    Material,
-    PlaneHandle,
-    RestShape,
-)
+from insr.elasticity.stepper import DIRICHLET_MODES, ElasticStepper
 from insr.fields import Siren
 from insr.geometry.mesh import MeshError, MeshOrientationError, bunny_like_mesh, load_mesh
+from insr.geometry.rest_shape import RestShape
 from insr.physics.elastic_energy import PlaneContact, SphereContact
+from insr.physics.handles import PlaneHandle
+from insr.physics.materials import ENERGIES, Material
 from insr.registry import Scenario
 from insr.solvers import LBFGS, AdamPlateau
 from insr.solvers.config import LM_LINEAR_DEFAULTS, make_lm

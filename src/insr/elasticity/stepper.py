@@ -1,10 +1,17 @@
 r"""Neural elastodynamics: a deformation map φ_θ(X) = X + NN_θ(X) advanced by
 variational implicit Euler (Chen et al., ICML 2023, Sec. 5.3).
 
+This module holds the stepping machinery, :class:`ElasticStepper`.  The pieces it is built
+from live elsewhere (and are re-exported here): the materials in
+:mod:`insr.physics.materials` (:class:`~insr.physics.materials.Material`, ``ENERGIES``),
+the rest shape in :mod:`insr.geometry.rest_shape`, the Dirichlet handles in
+:mod:`insr.physics.handles`, and the images / ParaView / PLY outputs in
+:mod:`insr.viz.elastic` (:func:`~insr.viz.elastic.write_elastic_outputs`).
+
 Kinematics
 ----------
 The body's rest shape Ω₀ ⊂ R^d (d = 2, 3: a box or a triangle/tetrahedron mesh,
-:class:`RestShape`) is mapped to its deformed configuration by
+:class:`~insr.geometry.rest_shape.RestShape`) is mapped to its deformed configuration by
 
     φ_θ(X, t) = X + NN_θ(X)                             (free / penalty handles)
     φ_θ(X, t) = X + g(X, t) + s(X)·NN_θ(X)              (exact handles, see below)
@@ -64,7 +71,7 @@ gradient) and is documented as such.
 
 Dirichlet handles
 -----------------
-:class:`PlaneHandle` prescribes φ(X, t) = X + u_h(t) on the rest-shape section
+:class:`~insr.physics.handles.PlaneHandle` prescribes φ(X, t) = X + u_h(t) on the rest-shape section
 {X : X_a = p}; u_h(t) = u_h·min(1, t/T_ramp) (T_ramp = 0: immediately).
 
 * ``dirichlet="penalty"``: the handle residual block above (the paper's way).
@@ -94,7 +101,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import equinox as eqx
@@ -102,244 +108,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from insr.geometry import Box, Sampler
-from insr.geometry.mesh import (
-    SimplexMesh,
-    boundary_facets,
-    box_mesh,
-    element_volumes,
-    rectangle_mesh,
-    sample_volume,
-    volume_sampler,
-)
-from insr.io.paraview import write_pvd
-from insr.physics.elastic_energy import (
-    PlaneContact,
-    SphereContact,
-    arap_distance_sq,
-    arap_params_from_lame,
-    determinant,
-    lame_from_young,
-    polar_rotation,
-    snh_params_from_lame,
-    stable_neo_hookean,
-)
+# Material (and ENERGIES), RestShape, PlaneHandle and the plotting/ParaView outputs moved to
+# insr.physics.materials, insr.geometry.rest_shape, insr.physics.handles and
+# insr.viz.elastic; they are imported here (and listed in __all__) so that
+# ``from insr.elasticity.stepper import Material, RestShape, PlaneHandle,
+# write_elastic_outputs`` keeps working.
+from insr.geometry.rest_shape import RestShape
+from insr.physics.elastic_energy import PlaneContact, SphereContact
+from insr.physics.handles import PlaneHandle
+from insr.physics.materials import ENERGIES, Material
 from insr.solvers.adam_plateau import AdamPlateau
 from insr.solvers.lbfgs import LBFGS
 from insr.solvers.levenberg_marquardt import sequence_stats
 from insr.solvers.objective import Block, loss_value, sample_blocks
 from insr.stepper import _stats_dict
+from insr.viz.elastic import write_elastic_outputs
 
 __all__ = ["ENERGIES", "DIRICHLET_MODES", "Material", "RestShape", "PlaneHandle", "LBFGS", "ElasticStepper"]
 
-ENERGIES = ("arap", "snh")
 DIRICHLET_MODES = ("exact", "penalty")
-
-
-# --------------------------------------------------------------------------------------
-# material
-# --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Material:
-    r"""Energy density and mass density of the body.
-
-    ``energy="arap"``: Ψ = lam·Σ(σ_i − 1)² + mu·(det F − 1)² (:func:`arap_volume`);
-    ``energy="snh"``: stable Neo-Hookean with weights (lam, mu) (:func:`stable_neo_hookean`).
-    ``lam``/``mu`` are the *energy's* weights, not Lamé parameters: build from Young's
-    modulus and Poisson's ratio with :meth:`from_young` (small-strain match).
-    ``density`` ρ is the mass per rest volume.
-    """
-
-    energy: str = "arap"
-    lam: float = 1.0
-    mu: float = 1.0
-    density: float = 1.0
-
-    def __post_init__(self):
-        if self.energy not in ENERGIES:
-            raise ValueError(f"energy must be one of {ENERGIES}, got {self.energy!r}")
-        for name in ("lam", "mu", "density"):
-            v = float(getattr(self, name))
-            if not math.isfinite(v):
-                raise ValueError(f"material {name} must be finite, got {v}")
-            object.__setattr__(self, name, v)
-        if not self.density > 0:
-            raise ValueError(f"density must be > 0, got {self.density}")
-        if self.energy == "arap" and not (self.lam >= 0 and self.mu >= 0):
-            raise ValueError(f"arap weights must be ≥ 0, got lam={self.lam}, mu={self.mu}")
-
-    @classmethod
-    def from_young(cls, young, poisson, *, energy: str = "arap", density: float = 1.0, dim: int = 3):
-        """Energy weights whose small-strain limit is linear elasticity with Young's modulus
-        ``young`` and Poisson ratio ``poisson`` (3D / 2D plane-strain Lamé relations
-        λ_L = Eν/((1+ν)(1−2ν)), μ_L = E/(2(1+ν)); then :func:`arap_params_from_lame`
-        (λ = μ_L, μ = λ_L/2) or :func:`snh_params_from_lame`).  Raises ``ValueError``
-        unless E > 0 and −1 < ν < 0.5."""
-        lam_l, mu_l = lame_from_young(young, poisson)
-        if energy == "arap":
-            lam, mu = arap_params_from_lame(lam_l, mu_l)
-        elif energy == "snh":
-            lam, mu = snh_params_from_lame(lam_l, mu_l, dim)
-        else:
-            raise ValueError(f"energy must be one of {ENERGIES}, got {energy!r}")
-        return cls(energy, lam, mu, density)
-
-    @property
-    def is_sum_of_squares(self) -> bool:
-        return self.energy == "arap"
-
-    def psi(self, F):
-        """Energy density Ψ(F) per rest volume."""
-        if self.energy == "arap":
-            return self.lam * arap_distance_sq(F) + self.mu * (determinant(F) - 1.0) ** 2
-        return stable_neo_hookean(F, self.lam, self.mu)
-
-    def square_residual(self, F):
-        """r with |r|² = 2Ψ(F) (ARAP only): [√(2λ)·vec(F − R), √(2μ)·(det F − 1)]."""
-        R = polar_rotation(F)
-        return jnp.concatenate([math.sqrt(2 * self.lam) * (F - R).reshape(-1),
-                                math.sqrt(2 * self.mu) * (determinant(F) - 1.0)[None]])
-
-
-# --------------------------------------------------------------------------------------
-# rest shape
-# --------------------------------------------------------------------------------------
-class RestShape:
-    """The reference configuration Ω₀: a box (sampled by :class:`~insr.geometry.Sampler`)
-    or a simplex mesh (sampled uniformly by volume, :func:`~insr.geometry.mesh.volume_sampler`).
-
-    ``mesh`` is always present: for a box it is a structured mesh used for output
-    (images, ParaView files) and boundary vertices (contact gap metric).
-    """
-
-    def __init__(self, mesh: SimplexMesh, box: Box | None = None):
-        if not isinstance(mesh, SimplexMesh):
-            raise TypeError(f"mesh must be a SimplexMesh, got {type(mesh).__name__}")
-        self.mesh, self.box = mesh, box
-        self.dim = mesh.dim
-        if box is not None:
-            if box.dim != mesh.dim:
-                raise ValueError("box and mesh dimensions differ")
-            self.volume = box.volume
-            self.lo, self.hi = np.asarray(box.lo), np.asarray(box.hi)
-        else:
-            self.volume = float(element_volumes(mesh).sum())
-            self.lo, self.hi = mesh.points.min(0), mesh.points.max(0)
-        self.boundary = boundary_facets(mesh)
-        self.boundary_nodes = np.unique(self.boundary)
-
-    @classmethod
-    def from_box(cls, lo, hi, resolution: int | None = None) -> RestShape:
-        """The box [lo, hi] (2D or 3D); ``resolution`` cells per axis of its output mesh
-        (default 32 in 2D, 10 in 3D)."""
-        box = Box(tuple(lo), tuple(hi))
-        if box.dim == 2:
-            mesh = rectangle_mesh(box.lo, box.hi, resolution or 32)
-        elif box.dim == 3:
-            mesh = box_mesh(box.lo, box.hi, resolution or 10)
-        else:
-            raise ValueError(f"rest shape must be 2D or 3D, got a {box.dim}D box")
-        return cls(mesh, box)
-
-    @classmethod
-    def from_mesh(cls, mesh: SimplexMesh) -> RestShape:
-        return cls(mesh)
-
-    def sampler(self, n: int, method: str = "uniform"):
-        """``key -> (n, d)`` float32 points, uniform by volume."""
-        if self.box is not None:
-            return Sampler(self.box, int(n), method)
-        if method != "uniform":
-            raise ValueError(f"mesh rest shapes are sampled 'uniform' only, got sampling {method!r}")
-        vs = volume_sampler(self.mesh, int(n))
-        return lambda key: vs(key)[0].astype(jnp.float32)
-
-    def quadrature(self, n: int = 4096) -> np.ndarray:
-        """Fixed points with equal weights V/len(points) for metrics: cell centres of a grid
-        with about ``n`` cells (box), or ``n`` uniform samples with seed 0 (mesh)."""
-        if self.box is not None:
-            k = max(2, int(round(n ** (1.0 / self.dim))))
-            axes = [lo + (np.arange(k) + 0.5) * (hi - lo) / k for lo, hi in zip(self.box.lo, self.box.hi)]
-            return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, self.dim).astype(np.float32)
-        pts, _ = sample_volume(self.mesh, np.random.default_rng(0), n)
-        return pts.astype(np.float32)
-
-    def section_sampler(self, axis: int, position: float, n: int):
-        """Uniform points on the handle section {X ∈ Ω₀ : X_axis = position}; returns
-        ``(sampler key -> (n, d), area |Γ|)``.  Box: the full cross-section.  Mesh: the
-        boundary facets lying in the plane (within 1e-6 of the extent)."""
-        d, n = self.dim, int(n)
-        if not 0 <= axis < d:
-            raise ValueError(f"handle axis must be in [0, {d}), got {axis}")
-        if self.box is not None:
-            lo, hi = np.asarray(self.box.lo), np.asarray(self.box.hi)
-            if not lo[axis] <= position <= hi[axis]:
-                raise ValueError(f"handle plane X_{axis} = {position} misses the rest box "
-                                 f"[{lo[axis]}, {hi[axis]}]")
-            area = float(np.prod(np.delete(hi - lo, axis)))
-            lo_j, ext = jnp.asarray(lo, jnp.float32), jnp.asarray(hi - lo, jnp.float32)
-            mask = jnp.arange(d) == axis
-
-            def sample(key):
-                u = lo_j + jax.random.uniform(key, (n, d)) * ext
-                return jnp.where(mask, jnp.float32(position), u)
-
-            return sample, area
-        P = self.mesh.points
-        tol = 1e-6 * float(np.max(self.hi - self.lo))
-        fac = self.boundary[np.all(np.abs(P[self.boundary][..., axis] - position) <= tol, axis=1)]
-        if fac.shape[0] == 0:
-            raise ValueError(f"no boundary facet of the mesh lies in the handle plane X_{axis} = {position}")
-        V = P[fac]  # (k, d, d)
-        if d == 2:
-            sizes = np.linalg.norm(V[:, 1] - V[:, 0], axis=1)
-        else:
-            sizes = 0.5 * np.linalg.norm(np.cross(V[:, 1] - V[:, 0], V[:, 2] - V[:, 0]), axis=1)
-        area = float(sizes.sum())
-        cdf = jnp.asarray(np.cumsum(sizes) / area, jnp.float32)
-        corners = jnp.asarray(V, jnp.float32)
-
-        def sample(key):
-            k1, k2 = jax.random.split(key)
-            idx = jnp.clip(jnp.searchsorted(cdf, jax.random.uniform(k1, (n,)), side="right"), 0, V.shape[0] - 1)
-            e = jax.random.exponential(k2, (n, d))
-            bary = e / jnp.sum(e, axis=1, keepdims=True)
-            return jnp.einsum("nk,nkd->nd", bary, corners[idx]).at[:, axis].set(position)
-
-        return sample, area
-
-
-# --------------------------------------------------------------------------------------
-# handles
-# --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PlaneHandle:
-    """Dirichlet handle: φ(X, t) = X + u(t) on the rest-shape section {X : X_axis = position},
-    u(t) = displacement·min(1, t/ramp_time) (``ramp_time = 0``: the full displacement at
-    every t).  ``displacement`` defaults to zero (a clamped handle)."""
-
-    axis: int
-    position: float
-    displacement: tuple | None = None
-    ramp_time: float = 0.0
-
-    def __post_init__(self):
-        object.__setattr__(self, "axis", int(self.axis))
-        object.__setattr__(self, "position", float(self.position))
-        if self.displacement is not None:
-            object.__setattr__(self, "displacement", tuple(float(v) for v in self.displacement))
-        if not self.ramp_time >= 0:
-            raise ValueError(f"handle ramp_time must be ≥ 0, got {self.ramp_time}")
-
-    def offset(self, t, dim: int):
-        """u(t), shape (dim,)."""
-        disp = jnp.zeros(dim, jnp.float32) if self.displacement is None else jnp.asarray(self.displacement,
-                                                                                           jnp.float32)
-        if disp.shape != (dim,):
-            raise ValueError(f"handle displacement must have {dim} components, got {self.displacement}")
-        if self.ramp_time <= 0:
-            return disp
-        return jnp.clip(t / self.ramp_time, 0.0, 1.0) * disp
 
 
 # --------------------------------------------------------------------------------------
@@ -359,15 +146,15 @@ class ElasticStepper:
     ----------
     field : a network R^d → R^d evaluating one point (e.g. :class:`~insr.fields.Siren`) with a
         ``layers`` tuple whose last entry is the linear output layer (zeroed at t = 0).
-    rest : :class:`RestShape`.
-    material : :class:`Material`.
+    rest : :class:`~insr.geometry.rest_shape.RestShape`.
+    material : :class:`~insr.physics.materials.Material`.
     solver : :class:`~insr.solvers.LevenbergMarquardt` (default) or
         :class:`~insr.solvers.AdamPlateau` (least-squares form, ARAP energy only), or
         :class:`LBFGS` (any energy; needed for ``snh`` and for quasi-static gravity).
     gravity : body acceleration b (length d) or None.
     contacts : obstacles (:class:`PlaneContact`, :class:`SphereContact`), penalty stiffness k
         in energy per volume per length².
-    handles : :class:`PlaneHandle` s; ``dirichlet`` = ``"exact"`` (one plane or two parallel
+    handles : :class:`~insr.physics.handles.PlaneHandle` s; ``dirichlet`` = ``"exact"`` (one plane or two parallel
         planes) or ``"penalty"`` (stiffness ``handle_stiffness`` per area, ``handle_samples``
         points per handle and solve).
     quasi_static : drop inertia.
@@ -742,172 +529,3 @@ class ElasticStepper:
         (``ply/``), and an animation of the frames.  ``cfg["output"]`` may switch parts
         off (keys ``images``, ``paraview``, ``ply``)."""
         return write_elastic_outputs(self, traj, Path(run_dir), (cfg or {}).get("output", {}))
-
-
-# --------------------------------------------------------------------------------------
-# outputs: images, animation, ParaView time series, PLY
-# --------------------------------------------------------------------------------------
-def _pad3(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, np.float64)
-    return a if a.shape[1] == 3 else np.column_stack([a, np.zeros(len(a))])
-
-
-def _obstacle_artists_2d(ax, contacts, xlim, ylim):
-    from matplotlib.patches import Circle, Polygon
-
-    for c in contacts:
-        if isinstance(c, SphereContact):
-            ax.add_patch(Circle(c.center, c.radius, color="0.6", zorder=1))
-        else:
-            n = np.asarray(c.normal)
-            # the obstacle {x : n.x < c}: clip a big square to that half-plane
-            big = max(xlim[1] - xlim[0], ylim[1] - ylim[0]) * 4
-            centre = np.array([np.mean(xlim), np.mean(ylim)])
-            base = centre - (centre @ n - c.offset) * n  # closest point of the plane
-            tang = np.array([-n[1], n[0]])
-            poly = [base + big * tang, base - big * tang, base - big * tang - big * n, base + big * tang - big * n]
-            ax.add_patch(Polygon(poly, closed=True, color="0.6", zorder=1))
-
-
-def _frame_2d(stepper, x, t, lims):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    mesh = stepper.rest.mesh
-    fig = Figure(figsize=(5, 5), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    (x0, x1), (y0, y1) = lims
-    _obstacle_artists_2d(ax, stepper.contacts, (x0, x1), (y0, y1))
-    X = mesh.points
-    cells = mesh.cells
-    # per-triangle area ratio J = det F_e (from the deformed nodes), as colour
-    def area(P):
-        a, b, c = P[cells[:, 0]], P[cells[:, 1]], P[cells[:, 2]]
-        return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
-
-    J = area(x) / area(X)
-    tpc = ax.tripcolor(x[:, 0], x[:, 1], cells, facecolors=J, cmap="coolwarm", vmin=0.8, vmax=1.2, zorder=2,
-                       edgecolors="none")
-    bnd = stepper.rest.boundary
-    for e in bnd:
-        ax.plot(x[e, 0], x[e, 1], color="k", lw=0.8, zorder=3)
-    fig.colorbar(tpc, ax=ax, fraction=0.046, pad=0.04, label="area ratio det F")
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal")
-    ax.set_title(f"t = {t:.3g}")
-    fig.tight_layout()
-    fig.canvas.draw()
-    return fig, np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-
-
-def _frame_3d(stepper, x, t, lims):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
-
-    fig = Figure(figsize=(6, 5), dpi=100)
-    FigureCanvasAgg(fig)
-    # obstacles first and no depth sorting between collections: the body is drawn over them
-    ax = fig.add_subplot(1, 1, 1, projection="3d", computed_zorder=False)
-    (x0, x1), (y0, y1), (z0, z1) = lims
-    for c in stepper.contacts:
-        if isinstance(c, PlaneContact) and abs(c.normal[2]) > 0.9:
-            z = c.offset / c.normal[2]
-            g = np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]])
-            ax.add_collection3d(Poly3DCollection([g], facecolors=(0.7, 0.7, 0.7, 0.6), edgecolors="none", zorder=1))
-        elif isinstance(c, SphereContact):
-            u, v = np.mgrid[0:2 * np.pi:24j, 0:np.pi:12j]
-            ax.plot_surface(c.center[0] + c.radius * np.cos(u) * np.sin(v),
-                            c.center[1] + c.radius * np.sin(u) * np.sin(v),
-                            c.center[2] + c.radius * np.cos(v), color="0.6", alpha=0.6, linewidth=0, zorder=1)
-    tri = x[stepper.rest.boundary]  # (k, 3, 3), outward oriented
-    nrm = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    nrm /= np.maximum(np.linalg.norm(nrm, axis=1, keepdims=True), 1e-12)
-    light = np.array([0.4, -0.5, 0.77])
-    shade = 0.35 + 0.65 * np.clip(nrm @ (light / np.linalg.norm(light)), 0, 1)
-    colors = np.column_stack([0.85 * shade, 0.55 * shade, 0.35 * shade, np.ones_like(shade)])
-    ax.add_collection3d(Poly3DCollection(tri, facecolors=colors, edgecolors="none", zorder=2))
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_zlim(z0, z1)
-    ax.set_box_aspect((x1 - x0, y1 - y0, z1 - z0))
-    ax.view_init(elev=18, azim=-60)
-    ax.set_title(f"t = {t:.3g}")
-    fig.canvas.draw()
-    return fig, np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-
-
-def _limits(stepper, xs):
-    """Fixed axis limits over all frames: the deformed shapes plus a margin, widened to
-    show sphere obstacles and the plane level."""
-    allx = np.concatenate(xs)
-    lo, hi = allx.min(0), allx.max(0)
-    for c in stepper.contacts:
-        if isinstance(c, SphereContact):
-            ce = np.asarray(c.center)
-            lo, hi = np.minimum(lo, ce - c.radius), np.maximum(hi, ce + c.radius)
-        elif abs(max(c.normal, key=abs)) > 0.9:  # axis-aligned plane: include its level
-            a = int(np.argmax(np.abs(c.normal)))
-            level = c.offset / c.normal[a]
-            lo[a], hi[a] = min(lo[a], level), max(hi[a], level)
-    span = float(np.max(hi - lo))
-    lo, hi = lo - 0.08 * span, hi + 0.08 * span
-    if stepper.dim == 2:  # square window
-        c, h = 0.5 * (lo + hi), 0.5 * float(np.max(hi - lo))
-        lo, hi = c - h, c + h
-    return tuple(zip(lo, hi))
-
-
-def write_elastic_outputs(stepper, traj, run_dir: Path, output: dict | None = None) -> list[Path]:
-    """See :meth:`ElasticStepper.write_outputs`."""
-    import meshio
-
-    from insr.viz.animate import write_animation
-
-    output = {"images": True, "paraview": True, "ply": True, **(output or {})}
-    run_dir = Path(run_dir)
-    mesh = stepper.rest.mesh
-    X = mesh.points
-    xs = [stepper.deformed_nodes(s, t).astype(np.float64) for s, t in zip(traj.states, traj.ts)]
-    written: list[Path] = []
-    if output["paraview"]:
-        pv = run_dir / "paraview"
-        pv.mkdir(parents=True, exist_ok=True)
-        entries = []
-        for step, t, x in zip(traj.steps, traj.ts, xs):
-            name = f"step_{step:06d}.vtu"
-            # Points at rest plus the displacement: ParaView's Warp By Vector (scale 1) then
-            # shows the deformed body, moved once (deformed points would be moved twice).
-            meshio.write(pv / name, meshio.Mesh(_pad3(X), [(mesh.cell_type, mesh.cells)],
-                                                point_data={"displacement": _pad3(x - X),
-                                                            "deformed_position": _pad3(x)}))
-            entries.append((float(t), name))
-        written.append(write_pvd(pv / "elastic.pvd", entries))
-    if output["ply"] and stepper.dim == 3:
-        pd = run_dir / "ply"
-        pd.mkdir(parents=True, exist_ok=True)
-        used = np.unique(stepper.rest.boundary)
-        remap = -np.ones(len(X), np.int64)
-        remap[used] = np.arange(len(used))
-        for step, x in zip(traj.steps, xs):
-            meshio.write(pd / f"surface_{step:06d}.ply",
-                         meshio.Mesh(x[used], [("triangle", remap[stepper.rest.boundary].astype(np.int32))]),
-                         binary=True)
-        written.append(pd)
-    if output["images"] and xs:
-        fd = run_dir / "frames"
-        fd.mkdir(parents=True, exist_ok=True)
-        lims = _limits(stepper, xs)
-        draw = _frame_2d if stepper.dim == 2 else _frame_3d
-        frames = []
-        for step, t, x in zip(traj.steps, traj.ts, xs):
-            fig, rgb = draw(stepper, x, float(t), lims)
-            path = fd / f"step_{step:06d}.png"
-            fig.savefig(path)
-            frames.append(rgb)
-        written += [fd, path]
-        if len(frames) > 1:
-            written.append(write_animation(frames, run_dir / "animation", fps=8))
-    return written
