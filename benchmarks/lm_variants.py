@@ -41,13 +41,15 @@ def _one(variant: str, seeds: list[int]) -> dict:
         cfg = resolve_config("advection1d", [f"seed={seed}", *VARIANTS[variant]])
         stepper = build_stepper(cfg)
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 0)
-        params, stats = stepper._fit_ic(stepper.params0, key)  # first attempt only: no retry
+        state, stats = stepper._fit(stepper.state_template(), key)  # first attempt only: no retry
+        params, stats = state["u"], stats["initial"]
         jax.block_until_ready(params)
         errors.append(stepper.initial_fit_error(params))
         if seed == seeds[0]:  # time a second, compiled call
             t0 = time.perf_counter()
-            p2, s2 = stepper._fit_ic(stepper.params0, key)
+            p2, s2 = stepper._fit(stepper.state_template(), key)
             jax.block_until_ready(p2)
+            s2 = s2["initial"]
             per_iter.append((time.perf_counter() - t0) / int(s2.iterations))
         print(f"  {variant} seed {seed}: held-out rel L2 {errors[-1]:.3g} (loss {float(stats.loss):.3g}, "
               f"{int(stats.iterations)} it, {int(stats.rejected)} rejected)", file=sys.stderr, flush=True)

@@ -235,11 +235,14 @@ def test_substep_tolerance_reports_solves_that_made_no_progress():
     # The sub-steps run a fixed budget of LM iterations, so LM's own tolerance is almost never
     # met; `converged` judges each sub-solve by how far it cut its residual instead.
     st = _stepper(substep_rtol=0.5)
-    stats = lambda l0, l, conv=False: {"iterations": 2, "loss_initial": l0, "loss": l, "converged": conv}
-    good = st._info({"p": stats(1e-2, 1e-4), "u": stats(3e-8, 7e-10)}, "u")
-    stuck = st._info({"p": stats(1.27e-3, 1.27e-3), "u": stats(3e-8, 7e-10)}, "u")  # every p iteration rejected
-    solver_says = st._info({"p": stats(1e-2, 1e-2, conv=True), "u": stats(3e-8, 7e-10)}, "u")
+    from insr.solvers.levenberg_marquardt import SolveStats
+
+    stats = lambda l0, l, conv=False: SolveStats(2, l0, l, conv)
+    good = st.info({"p": stats(1e-2, 1e-4), "u": stats(3e-8, 7e-10)})
+    stuck = st.info({"p": stats(1.27e-3, 1.27e-3), "u": stats(3e-8, 7e-10)})  # every p iteration rejected
+    solver_says = st.info({"p": stats(1e-2, 1e-2, conv=True), "u": stats(3e-8, 7e-10)})
     assert good["converged"] and not stuck["converged"] and solver_says["converged"]
+    assert stuck["loss"] == 7e-10 and stuck["p_iterations"] == 2  # the step's loss is the velocity solve's
     with pytest.raises(ValueError, match="substep_rtol"):
         _stepper(substep_rtol=0.0)
     with pytest.raises(ConfigError, match="substep_rtol"):

@@ -2,8 +2,9 @@
 
 A stepper owns the fields, the residual blocks and the per-step solver; the time
 loop in :mod:`insr.simulate` owns time, checkpoints, metrics and progress.  Any
-object with the methods of :class:`Stepper` can be simulated (the fluid and
-elasticity examples have their own).
+object with the methods of :class:`Stepper` can be simulated; the neural ones are
+:class:`insr.engine.Engine` s: :class:`FieldStepper` here (∂u/∂t = L(u), one network,
+:class:`EvolutionScheme`), the fluid and (still on its own machinery) elasticity steppers.
 
 The state is a dict of parameter pytrees (arrays only), so that it can be
 checkpointed leaf by leaf.
@@ -19,10 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from insr.engine import Engine, FieldSet, relative_l2, retry_solver
 from insr.geometry import Sampler
 from insr.integrators.runge_kutta import ExplicitRungeKutta, ImplicitRungeKutta
 from insr.solvers.levenberg_marquardt import sequence_stats
 from insr.solvers.objective import Block
+
+__all__ = ["EvolutionScheme", "FieldStepper", "Stepper", "relative_l2", "retry_solver"]
 
 
 class Stepper(Protocol):
@@ -37,114 +41,31 @@ class Stepper(Protocol):
     def state_bytes(self) -> int: ...
 
 
-def _stats_dict(stats) -> dict:
-    from insr.solvers.levenberg_marquardt import stop_reason_name
-
-    info = {
-        "iterations": int(stats.iterations),
-        "rejected": int(stats.rejected),
-        "loss_initial": float(stats.loss_initial),
-        "loss": float(stats.loss),
-        "converged": bool(stats.converged),
-        "stop": stop_reason_name(stats.reason),
-    }
-    if int(stats.inner) >= 0:  # an iterative linear solver says how much it worked
-        info["cg_iterations"] = int(stats.inner)
-    return info
-
-
-def retry_solver(solver):
-    """The sounder setting an initial fit that missed its tolerance is retried with.
-
-    For :class:`~insr.solvers.LevenbergMarquardt` (dense or matrix-free): a 1,000× larger
-    first damping (τ ≥ 1e-3: the first steps stay near the initialisation instead of
-    jumping into a curved valley), geodesic acceleration on, and twice the iterations.  Other solvers
-    are retried as they are (with fresh points).
-    """
-    import dataclasses
-
-    from insr.solvers.levenberg_marquardt import LevenbergMarquardt
-    from insr.solvers.matrix_free import MatrixFreeLM
-
-    if isinstance(solver, (LevenbergMarquardt, MatrixFreeLM)):
-        return dataclasses.replace(solver, tau=max(solver.tau, 1e-3), geodesic=solver.geodesic or 0.75,
-                                   max_iters=2 * solver.max_iters)
-    return solver
-
-
 def _time(t) -> jax.Array:
     """A time or step size as a JAX scalar of the default float type: float32, or float64 under
     ``jax_enable_x64`` (a float64 run must not round Δt to float32)."""
     return jnp.asarray(t, dtype=jnp.result_type(float))
 
 
-def relative_l2(values, target) -> float:
-    """‖values − target‖ / ‖target‖ over all points and channels (‖target‖ floored at 1e-30)."""
-    values, target = np.asarray(values, np.float64), np.asarray(target, np.float64)
-    return float(np.sqrt(np.sum((values - target) ** 2) / max(np.sum(target**2), 1e-30)))
+class EvolutionScheme:
+    """The steps of ∂u/∂t = L(u) for the one network ``u`` of a field set (see :class:`FieldStepper`).
 
-
-class FieldStepper:
-    """Advance a neural field u_θ of an :class:`~insr.problems.EvolutionProblem`.
-
-    Each step solves  θ^{n+1} = argmin_θ mean_x |r(θ; x)|² + w_b·mean_{x_b} |bc(θ; x_b)|²
-    with ``r`` the integrator's residual on the ``sampler``'s points and ``bc`` the problem's
-    boundary residual on ``boundary_samples`` boundary points (default: the interior
-    sample's spacing, :meth:`~insr.geometry.Box.matching_boundary_samples`; the two ends in
-    1D) or a given ``boundary_sampler``, warm-started from θ^n (or from the
-    extrapolation 2θ^n − θ^{n−1} when ``extrapolate``).  That is one solve for the
-    one-step residual schemes (:mod:`insr.integrators.schemes`); a Runge–Kutta scheme
-    (:mod:`insr.integrators.runge_kutta`) takes one projection per explicit stage, or
-    one joint solve of its implicit stages and a projection, each warm-started from θ^n
-    (``extrapolate`` is refused there).  The initial condition is
-    fitted by the same solver (``init_solver`` if given) from the field's random
-    initialisation, on ``sampler`` points, and judged on points it was not fitted on
-    (``problem.error_points()``): its relative L2 error there must be ≤
-    ``init_tolerance``.  A fit that misses it is retried once with
-    :func:`retry_solver` on fresh points (the better of the two is kept); the result
-    is reported as ``fit_error``/``fit_tolerance``/``fit_ok`` in the step-0 info, and
-    :func:`insr.simulate.simulate` stops the run when ``fit_ok`` is false.
-
-    Errors (``metrics``) are measured on ``problem.error_points()`` against the problem's
-    exact solution or, for a problem without one, against ``reference(points, t)`` — a
-    callable returning the reference values (n, out_dim) as a NumPy array, e.g. a spectral
-    solution's :meth:`~insr.reference.spectral.SpectralSolution.interpolate`.  Each row
-    also carries the sums ``sq_error`` = Σ|u − u_ref|² and ``sq_ref`` = Σ|u_ref|², from
-    which :func:`insr.simulate.summarize` forms the space–time relative L2 error.
+    A one-step residual integrator (:mod:`insr.integrators.schemes`) is one stage per step;
+    an explicit Runge–Kutta tableau one projection per row; an implicit one a joint solve of
+    its stages and a projection.  Either way the step reports one solve (``step``: the
+    stages' stats in sequence, :func:`~insr.solvers.levenberg_marquardt.sequence_stats`).
+    The state is ``{"u": θⁿ, "u_prev": θⁿ⁻¹}`` (θⁿ⁻¹ for BDF2 and the extrapolated warm start).
     """
 
-    def __init__(self, problem, field: eqx.Module, integrator, solver, sampler: Sampler, *,
+    main = None
+
+    def __init__(self, fields: FieldSet, problem, integrator, solver, sampler: Sampler, *,
                  boundary_sampler: Sampler | None = None, boundary_samples: int | None = None,
-                 boundary_weight: float = 1.0,
-                 init_solver=None, extrapolate: bool = False, init_tolerance: float = 1e-3,
-                 reference=None):
-        if field.in_dim != problem.domain.dim or field.out_dim != problem.out_dim:
-            raise ValueError(
-                f"field maps R^{field.in_dim} → R^{field.out_dim} but the problem needs "
-                f"R^{problem.domain.dim} → R^{problem.out_dim}")
-        if extrapolate and isinstance(integrator, (ExplicitRungeKutta, ImplicitRungeKutta)):
-            raise ValueError(f"extrapolate applies to one-step residual schemes, not to {integrator.name!r} "
-                             "(its stage fits start from uⁿ)")
-        self.problem, self.integrator, self.solver = problem, integrator, solver
-        self.init_solver = init_solver or solver
-        self.extrapolate = extrapolate
-        if not init_tolerance > 0:
-            raise ValueError(f"init_tolerance must be > 0, got {init_tolerance!r}")
-        self.init_tolerance = float(init_tolerance)
-        self.params0, self.static = eqx.partition(field, eqx.is_array)
-        # Points and times are handed to the field in its own float type (float64 fields must
-        # not see float32-rounded coordinates: that alone is a 1e-7 relative error).
-        self._dtype = jnp.result_type(*jax.tree.leaves(self.params0))
-        self._state_bytes = int(getattr(field, "state_bytes", 4 * field.num_params))
-        if reference is not None and problem.has_exact:
-            raise ValueError("reference: the problem has an exact solution; errors are measured against it")
-        self.reference = reference
-        self.channel_names = tuple(f"u{i}" for i in range(problem.out_dim)) if problem.out_dim > 1 else ("u",)
-        self.dim = problem.domain.dim
-        self._num_params = field.num_params
-
-        combine = lambda p: eqx.combine(p, self.static)
-
+                 boundary_weight: float = 1.0, extrapolate: bool = False):
+        self.fields, self.problem, self.integrator, self.solver = fields, problem, integrator, solver
+        self.order = getattr(integrator, "order", None)
+        static = fields.static["u"]
+        combine = lambda p: eqx.combine(p, static)
         history = getattr(integrator, "history", 1) == 2
 
         def pde_residual(params, x, args):
@@ -164,7 +85,8 @@ class FieldStepper:
             else:
                 nb = int(boundary_samples)
             self.boundary_samples = int(getattr(boundary_sampler, "n", nb))
-            bsampler = boundary_sampler or (lambda key: problem.domain.boundary_points(key, self.boundary_samples))
+            nb = self.boundary_samples
+            bsampler = boundary_sampler or (lambda key: problem.domain.boundary_points(key, nb))
 
             def bc_residual(params, x, args):
                 return problem.boundary_residual(combine(params), x, args[1] + args[2])
@@ -250,67 +172,103 @@ class FieldStepper:
             guess = jax.tree.map(lambda a, b: 2 * a - b, params, prev) if extrapolate else params
             return solver.solve(self.blocks, guess, (params, t, dt, prev) if history else (params, t, dt), key)
 
-        self._step = jax.jit(step)
-        self._fit_ic = jax.jit(lambda p, key: self.init_solver.solve(self.ic_blocks, p, None, key))
-        retry = retry_solver(self.init_solver)
-        self._refit_ic = jax.jit(lambda p, key: retry.solve(self.ic_blocks, p, None, key))
-        self._eval = jax.jit(lambda p, x: jax.vmap(combine(p))(x))
+        self._advance = step
+        self.boundary_samples = getattr(self, "boundary_samples", None)
+
+    def state_template(self) -> dict:
+        u = self.fields.template["u"]
+        return {"u": u, "u_prev": u}
+
+    def initial(self, template, key, solver):
+        params, stats = solver.solve(self.ic_blocks, template["u"], None, key)
+        return {"u": params, "u_prev": params}, {"initial": stats}
+
+    def step(self, state, t, dt, key):
+        new, stats = self._advance(state["u"], state["u_prev"], t, dt, key)
+        return {"u": new, "u_prev": state["u"]}, {"step": stats}
+
+
+class FieldStepper(Engine):
+    """Advance a neural field u_θ of an :class:`~insr.problems.EvolutionProblem`.
+
+    Each step solves  θ^{n+1} = argmin_θ mean_x |r(θ; x)|² + w_b·mean_{x_b} |bc(θ; x_b)|²
+    with ``r`` the integrator's residual on the ``sampler``'s points and ``bc`` the problem's
+    boundary residual on ``boundary_samples`` boundary points (default: the interior
+    sample's spacing, :meth:`~insr.geometry.Box.matching_boundary_samples`; the two ends in
+    1D) or a given ``boundary_sampler``, warm-started from θ^n (or from the
+    extrapolation 2θ^n − θ^{n−1} when ``extrapolate``).  That is one solve for the
+    one-step residual schemes (:mod:`insr.integrators.schemes`); a Runge–Kutta scheme
+    (:mod:`insr.integrators.runge_kutta`) takes one projection per explicit stage, or
+    one joint solve of its implicit stages and a projection, each warm-started from θ^n
+    (``extrapolate`` is refused there).  The initial condition is
+    fitted by the same solver (``init_solver`` if given) from the field's random
+    initialisation, on ``sampler`` points, and judged on points it was not fitted on
+    (``problem.error_points()``): its relative L2 error there must be ≤
+    ``init_tolerance``.  A fit that misses it is retried once with
+    :func:`retry_solver` on fresh points (the better of the two is kept); the result
+    is reported as ``fit_error``/``fit_tolerance``/``fit_ok`` in the step-0 info, and
+    :func:`insr.simulate.simulate` stops the run when ``fit_ok`` is false.
+
+    Errors (``metrics``) are measured on ``problem.error_points()`` against the problem's
+    exact solution or, for a problem without one, against ``reference(points, t)`` — a
+    callable returning the reference values (n, out_dim) as a NumPy array, e.g. a spectral
+    solution's :meth:`~insr.reference.spectral.SpectralSolution.interpolate`.  Each row
+    also carries the sums ``sq_error`` = Σ|u − u_ref|² and ``sq_ref`` = Σ|u_ref|², from
+    which :func:`insr.simulate.summarize` forms the space–time relative L2 error.
+    """
+
+    def __init__(self, problem, field: eqx.Module, integrator, solver, sampler: Sampler, *,
+                 boundary_sampler: Sampler | None = None, boundary_samples: int | None = None,
+                 boundary_weight: float = 1.0,
+                 init_solver=None, extrapolate: bool = False, init_tolerance: float = 1e-3,
+                 reference=None):
+        if field.in_dim != problem.domain.dim or field.out_dim != problem.out_dim:
+            raise ValueError(
+                f"field maps R^{field.in_dim} → R^{field.out_dim} but the problem needs "
+                f"R^{problem.domain.dim} → R^{problem.out_dim}")
+        if extrapolate and isinstance(integrator, (ExplicitRungeKutta, ImplicitRungeKutta)):
+            raise ValueError(f"extrapolate applies to one-step residual schemes, not to {integrator.name!r} "
+                             "(its stage fits start from uⁿ)")
+        if reference is not None and problem.has_exact:
+            raise ValueError("reference: the problem has an exact solution; errors are measured against it")
+        fields = FieldSet({"u": field})
+        scheme = EvolutionScheme(fields, problem, integrator, solver, sampler, boundary_sampler=boundary_sampler,
+                                 boundary_samples=boundary_samples, boundary_weight=boundary_weight,
+                                 extrapolate=extrapolate)
+        self.problem, self.integrator, self.solver = problem, integrator, solver
+        self.extrapolate, self.reference = extrapolate, reference
+        self.params0, self.static = fields.template["u"], fields.static["u"]
+        self.blocks, self.ic_blocks = scheme.blocks, scheme.ic_blocks
+        if problem.has_boundary:
+            self.boundary_samples = scheme.boundary_samples
+        self.dim = problem.domain.dim
+        self._dtype = fields.dtype
+        names = tuple(f"u{i}" for i in range(problem.out_dim)) if problem.out_dim > 1 else ("u",)
+        super().__init__(fields, scheme, init_solver=init_solver or solver,
+                         init_error=lambda state: self.initial_fit_error(state["u"]),
+                         init_tolerance=init_tolerance, channels=[("u", problem.out_dim)], channel_names=names,
+                         observers=(self.error_metrics,))
         self._error_points = jnp.asarray(problem.error_points(), self._dtype)
         if problem.has_exact:
             self._exact = jax.jit(lambda x, t: jax.vmap(problem.exact_solution, in_axes=(0, None))(x, t))
 
-    def state_template(self) -> dict:
-        return {"u": self.params0, "u_prev": self.params0}
-
-    def state_bytes(self) -> int:
-        return self._state_bytes
-
-    @property
-    def num_params(self) -> int:
-        """Trainable parameters of the field."""
-        return self._num_params
-
     def initial_fit_error(self, params) -> float:
-        """Relative L2 error of the field against the initial condition on held-out points."""
+        """Relative L2 error of the field (weights ``params``) against the initial condition on held-out points."""
         x = self._error_points
         target = jax.vmap(self.problem.initial_condition)(x).reshape(x.shape[0], -1)
-        return relative_l2(self._eval(params, x), target)
-
-    def initial_state(self, key):
-        params, stats = self._fit_ic(self.params0, key)
-        info = _stats_dict(stats)
-        err, attempts = self.initial_fit_error(params), 1
-        if not err <= self.init_tolerance:
-            # Retry from the initialisation with the sounder setting and fresh points.
-            params2, stats2 = self._refit_ic(self.params0, jax.random.fold_in(key, 1))
-            err2, attempts = self.initial_fit_error(params2), 2
-            info2 = _stats_dict(stats2)
-            info2["iterations"] += info["iterations"]
-            if err2 < err or not np.isfinite(err):
-                params, info, err = params2, info2, err2
-            else:
-                info["iterations"] = info2["iterations"]
-        info.update(fit_error=err, fit_tolerance=self.init_tolerance, fit_attempts=attempts,
-                    fit_ok=bool(err <= self.init_tolerance))
-        return {"u": params, "u_prev": params}, info
-
-    def step(self, state, t, dt, key):
-        new, stats = self._step(state["u"], state["u_prev"], _time(t), _time(dt), key)
-        return {"u": new, "u_prev": state["u"]}, _stats_dict(stats)
+        return relative_l2(self.evaluate({"u": params}, x), target)
 
     def field_of(self, state) -> eqx.Module:
-        """The field (network module) held by ``state``: call it on one point, differentiate it."""
-        return eqx.combine(state["u"], self.static)
+        """The field (network module) held by ``state``: call it, differentiate it."""
+        return self.fields.module("u", state["u"])
 
-    def evaluate(self, state, points, t=None):
-        return np.asarray(self._eval(state["u"], jnp.asarray(points, self._dtype)))
-
-    def metrics(self, state, t) -> dict:
+    def error_metrics(self, state, t) -> dict:
+        """MAE, max error, relative L2 and the sums behind it against the exact solution or reference."""
         target = self.target(self._error_points, t)
         if target is None:
             return {}
         target = np.asarray(target, np.float64)
-        err = np.abs(np.asarray(self._eval(state["u"], self._error_points), np.float64) - target)
+        err = np.abs(np.asarray(self.evaluate(state, self._error_points), np.float64) - target)
         sq_error, sq_ref = float(np.sum(err**2)), float(np.sum(target**2))
         return {
             "mae": float(np.mean(err)),

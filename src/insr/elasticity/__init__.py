@@ -8,6 +8,8 @@ from insr.elasticity.stepper import (
     Material,
     PlaneHandle,
     RestShape,
+    VariationalEulerScheme,
 )
 
-__all__ = ["ElasticStepper", "Material", "RestShape", "PlaneHandle", "LBFGS", "ENERGIES", "DIRICHLET_MODES"]
+__all__ = ["ElasticStepper", "VariationalEulerScheme", "Material",
+           "RestShape", "PlaneHandle", "LBFGS", "ENERGIES", "DIRICHLET_MODES"]

@@ -113,6 +113,7 @@ import numpy as np
 # insr.viz.elastic; they are imported here (and listed in __all__) so that
 # ``from insr.elasticity.stepper import Material, RestShape, PlaneHandle,
 # write_elastic_outputs`` keeps working.
+from insr.engine import Engine, FieldSet
 from insr.geometry.rest_shape import RestShape
 from insr.physics.elastic_energy import PlaneContact, SphereContact
 from insr.physics.handles import PlaneHandle
@@ -121,10 +122,10 @@ from insr.solvers.adam_plateau import AdamPlateau
 from insr.solvers.lbfgs import LBFGS
 from insr.solvers.levenberg_marquardt import sequence_stats
 from insr.solvers.objective import Block, loss_value, sample_blocks
-from insr.stepper import _stats_dict
 from insr.viz.elastic import write_elastic_outputs
 
-__all__ = ["ENERGIES", "DIRICHLET_MODES", "Material", "RestShape", "PlaneHandle", "LBFGS", "ElasticStepper"]
+__all__ = ["ENERGIES", "DIRICHLET_MODES", "Material", "RestShape", "PlaneHandle", "LBFGS", "ElasticStepper",
+           "VariationalEulerScheme"]
 
 DIRICHLET_MODES = ("exact", "penalty")
 
@@ -139,7 +140,220 @@ def _zero_output_layer(field):
                        (jnp.zeros_like(last.weight), jnp.zeros_like(last.bias)))
 
 
-class ElasticStepper:
+class VariationalEulerScheme:
+    r"""One step of variational implicit Euler for the deformation network ``phi`` (module docstring).
+
+    One stage per step (``rounds`` > 1: that many solves on fresh points, reported as one):
+    minimise the incremental potential in its least-squares form with
+    :class:`~insr.solvers.LevenbergMarquardt` / :class:`~insr.solvers.AdamPlateau`, or as a
+    scalar energy with :class:`LBFGS` — the solver object decides which form is built.  The
+    state is ``{"phi": θⁿ, "phi_prev": θⁿ⁻¹, "dt": Δt of the last step}``; the initial state is
+    exact (the body at rest), so :meth:`initial` solves nothing.  Each step also returns the
+    objective on held-out points before the last round and after it, and whether the last round
+    accepted a step (:meth:`annotate` turns them into the report).
+    """
+
+    main = None
+    order = 1
+
+    def __init__(self, fields, rest: RestShape, material: Material, solver, *, gravity, contacts,
+                 penalty_handles, has_handles: bool, handle_stiffness: float, handle_samples: int,
+                 quasi_static: bool, samples: int, sampling: str, extrapolate: bool, rounds: int,
+                 rounds_rtol: float, overfit_factor: float, predictor: bool):
+        self.fields = fields
+        self.rounds, self.rounds_rtol, self.overfit_factor = int(rounds), float(rounds_rtol), float(overfit_factor)
+        self.scalar_path = isinstance(solver, LBFGS)
+        d = rest.dim
+        has_gravity = bool(np.any(np.asarray(gravity) != 0))
+        rounds = self.rounds
+        rho, bj = material.density, jnp.asarray(gravity, jnp.float32)
+        sq_rho = math.sqrt(rho)
+        contacts_ = tuple(contacts)
+        dynamic = not quasi_static
+        mat = material
+        scalar = isinstance(solver, LBFGS)
+        phi = fields.fn("phi")
+
+        def point_terms(params, xt, args):
+            """(square residual r, extra scalar e) at one point: loss density |r|² + e."""
+            t1, dt = args
+            x, tgt = xt[:d], xt[d:]
+            f = lambda y: phi(params, y, t1)
+            F, p = jax.jacfwd(lambda y: (f(y), f(y)), has_aux=True)(x)
+            parts, extra = [], jnp.float32(0.0)
+            if dynamic:
+                parts.append(sq_rho / dt * (p - tgt))
+            elif scalar and has_gravity:
+                extra = extra - 2.0 * rho * (bj @ p)
+            if mat.is_sum_of_squares:
+                parts.append(mat.square_residual(F))
+            else:
+                extra = extra + 2.0 * mat.psi(F)
+            for c in contacts_:
+                parts.append(math.sqrt(c.stiffness) * jnp.maximum(c.penetration(p), 0.0)[None])
+            r = jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float32)
+            return r, extra
+
+        def energy_residual(params, xt, args):
+            return point_terms(params, xt, args)[0]
+
+        self._volume_sampler = rest.sampler(samples, sampling)
+        handle_blocks = []
+        if penalty_handles:
+            for i, h in enumerate(penalty_handles):
+                smp, area = rest.section_sampler(h.axis, h.position, handle_samples)
+
+                def hres(params, x, args, h=h):
+                    return phi(params, x, args[0]) - x - h.offset(args[0], d)
+
+                handle_blocks.append(Block(hres, smp, handle_stiffness * area / rest.volume, f"handle{i}"))
+        self._handle_blocks = tuple(handle_blocks)
+
+        def targets(params, prev, dt_prev, t, dt, x):
+            """φ̂ + Δt²b at the rest points x (zeros when quasi-static)."""
+            if not dynamic:
+                return jnp.zeros_like(x)
+            cur = jax.vmap(lambda y: phi(params, y, t))(x)
+            old = jax.vmap(lambda y: phi(prev, y, t - dt_prev))(x)
+            vel = jnp.where(dt_prev > 0, (cur - old) / jnp.where(dt_prev > 0, dt_prev, 1.0), 0.0)
+            return cur + dt * vel + dt * dt * bj
+
+        # Adam (the paper's loop) draws fresh points every iteration: its residual computes
+        # the target itself from the previous networks carried in args.
+        self._resample = isinstance(solver, AdamPlateau)
+
+        def inline_residual(params, x, args):
+            t1, dt, cur_p, prev_p, dt_prev, t = args
+            tgt = targets(cur_p, prev_p, dt_prev, t, dt, x[None])[0]
+            return point_terms(params, jnp.concatenate([x, tgt]), (t1, dt))[0]
+
+        def prepare(params, prev, dt_prev, t, dt, key):
+            """Points X with their targets φ̂ + Δt²b appended, the blocks, args and a key."""
+            kx, ks = jax.random.split(key)
+            x = self._volume_sampler(kx)
+            xt = jnp.concatenate([x, targets(params, prev, dt_prev, t, dt, x)], axis=1)
+            blocks = (Block(energy_residual, lambda k: xt, 1.0, "energy"),) + self._handle_blocks
+            return xt, blocks, (t + dt, dt), ks
+
+        # Predictor: shift the output bias by the mean inertial displacement
+        # mean_X(φ̂ + Δt²b − φⁿ), i.e. start from the ballistic translation (exact for free
+        # fall).  Without it Gauss–Newton cannot see an obstacle before the body touches it
+        # (max(0, p) has zero slope outside), so the first steps into contact were rejected
+        # until λ had grown ~10⁶-fold.  Only without handles (a translation would move them).
+        use_predictor = dynamic and not has_handles and bool(predictor)
+        pred_x = jnp.asarray(rest.quadrature(256))
+
+        def predict(guess, params, prev, dt_prev, t, dt):
+            if not use_predictor:
+                return guess
+            cur = jax.vmap(lambda y: phi(params, y, t))(pred_x)
+            shift = jnp.mean(targets(params, prev, dt_prev, t, dt, pred_x) - cur, axis=0)
+            return eqx.tree_at(lambda q: q.layers[-1].bias, guess, guess.layers[-1].bias + shift)
+
+        def scalar_objective(xt, blocks, pts, args):
+            def objective(p):
+                r, e = jax.vmap(point_terms, in_axes=(None, 0, None))(p, xt, args)
+                val = jnp.mean(jnp.sum(r * r, axis=1)) + jnp.mean(e)
+                if len(blocks) > 1:
+                    val = val + loss_value(blocks[1:], pts[1:], p, args)
+                return val
+
+            return objective
+
+        def solve_once(guess, params, prev, dt_prev, t, dt, key):
+            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
+            if self._resample:
+                blocks = (Block(inline_residual, self._volume_sampler, 1.0, "energy"),) + self._handle_blocks
+                return solver.solve(blocks, guess, (t + dt, dt, params, prev, dt_prev, t), ks)
+            if not scalar:
+                return solver.solve(blocks, guess, args, ks)
+            return solver.minimize(scalar_objective(xt, blocks, sample_blocks(blocks, ks), args), guess)
+
+
+        def step(params, prev, dt_prev, t, dt, key):
+            guess = jax.tree.map(lambda a, c: 2 * a - c, params, prev) if extrapolate else params
+            guess = predict(guess, params, prev, dt_prev, t, dt)
+            # The step's objective on held-out points (drawn from a key no round uses): a
+            # loss far above the fitted one means the solve fitted its sample, not the body.
+            held_objective = objective_on(params, prev, dt_prev, t, dt, jax.random.fold_in(key, 0x5EED))
+            if rounds == 1:
+                p, st = solve_once(guess, params, prev, dt_prev, t, dt, key)
+                held = held_objective(p)
+                return p, st, (held, held, st.iterations > st.rejected)
+
+            # Unrolled on purpose: with lax.scan around the solve, XLA:CPU deadlocked
+            # (0 % CPU) in 3D, where the polar rotation uses LAPACK's SVD (JAX 0.10).
+            p, rounds_stats = guess, []
+            for i, k in enumerate(jax.random.split(key, rounds)):
+                if i == rounds - 1:
+                    held_before = held_objective(p)
+                p, st = solve_once(p, params, prev, dt_prev, t, dt, k)
+                rounds_stats.append(st)
+            # Totals over the rounds; the last round's loss, convergence and stop reason, and
+            # whether the last round accepted a step (one whose every iteration was rejected
+            # made no progress: that is not stationarity).
+            held = held_objective(p)
+            moved = st.iterations > st.rejected
+            total = sequence_stats(rounds_stats)._replace(converged=st.converged, reason=st.reason)
+            return p, total, (held_before, held, moved)
+
+        def objective_on(params, prev, dt_prev, t, dt, key):
+            """The step's objective (what the solver minimises) as a function of the new
+            weights, on the points ``key`` draws: drawn, with their targets, once."""
+            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
+            pts = sample_blocks(blocks, ks)
+            if scalar:
+                return scalar_objective(xt, blocks, pts, args)
+            return lambda p: loss_value(blocks, pts, p, args)
+
+        def loss_grad(p, params, prev, dt_prev, t, dt, key):
+            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
+            return jax.value_and_grad(scalar_objective(xt, blocks, sample_blocks(blocks, ks), args))(p)
+        self.loss_grad = loss_grad
+        self._advance = step
+
+    def state_template(self) -> dict:
+        u = self.fields.template["phi"]
+        return {"phi": u, "phi_prev": u, "dt": jnp.zeros((), jnp.float32)}
+
+    def initial(self, template, key, solver):
+        """θ⁰ = the initialisation with a zero output layer: φ⁰ = X (+ g(X, 0)), at rest."""
+        return dict(template), {}
+
+    def step(self, state, t, dt, key):
+        new, stats, extra = self._advance(state["phi"], state["phi_prev"], state["dt"], t, dt, key)
+        return {"phi": new, "phi_prev": state["phi"], "dt": jnp.asarray(dt, jnp.float32)}, {"step": stats}, extra
+
+    def annotate(self, info: dict, extra) -> dict:
+        """Add ``heldout_loss`` (and with ``rounds`` > 1 ``heldout_change``) to a step's report;
+        judge convergence by the held-out objective when there are rounds; flag overfitting
+        (see :meth:`ElasticStepper.step`)."""
+        held_before, held, moved = extra
+        info["heldout_loss"] = float(held)
+        # A solution that fits its sample but not the points between (measured on the 3D
+        # drop: held-out 50 against a fitted 1.3, the elastic energy jumping 20-fold) is
+        # flagged, on the progress line and in metrics.csv; losses near round-off
+        # (free fall, ~1e-14) are not judged.
+        # (Least-squares objectives only: the L-BFGS path's energy has a linear gravity term
+        # and can be negative, so a ratio means nothing there.)
+        if not self.scalar_path and float(held) > self.overfit_factor * max(info["loss"], 1e-8):
+            info["flag"] = "overfit"
+        if self.rounds > 1:
+            change = (float(held_before) - float(held)) / max(abs(float(held_before)), 1e-30)
+            info["heldout_change"] = change
+            if not np.isfinite(float(held)):
+                info["converged"], info["stop"] = False, "nonfinite"
+            elif not info["converged"]:  # the last round's own solve did not converge
+                if not bool(moved):
+                    info["stop"] = "stalled"
+                elif abs(change) <= self.rounds_rtol:
+                    info["converged"], info["stop"] = True, "heldout"
+                else:  # still falling, or risen (the last round fitted its own points worse elsewhere)
+                    info["stop"] = "rounds"
+        return info
+
+
+class ElasticStepper(Engine):
     r"""Advance a neural deformation map by variational implicit Euler (see the module docstring).
 
     Parameters
@@ -215,8 +429,6 @@ class ElasticStepper:
                                  "linear): use the LBFGS solver, or a dynamic run")
 
         field = _zero_output_layer(field)
-        self.params0, self.static = eqx.partition(field, eqx.is_array)
-        self._num_params = int(sum(x.size for x in jax.tree.leaves(self.params0)))
 
         # ---- exact-handle ansatz φ = X + g(X, t) + s(X)·NN(X) -------------------------
         self._exact = bool(self.handles) and dirichlet == "exact"
@@ -227,154 +439,27 @@ class ElasticStepper:
             if not 0 <= h.axis < d:
                 raise ValueError(f"handle axis must be in [0, {d}), got {h.axis}")
 
+        if self._exact:
+            g, s = self._g, self._s
+            deformation = lambda nn, x, t: x + g(x, t) + s(x) * nn
+        else:
+            deformation = lambda nn, x, t: x + nn
+        fields = FieldSet({"phi": field}, transforms={"phi": deformation}, time_dependent=True)
+        scheme = VariationalEulerScheme(
+            fields, rest, material, solver, gravity=b, contacts=self.contacts,
+            penalty_handles=() if self._exact else self.handles, has_handles=bool(self.handles),
+            handle_stiffness=self.handle_stiffness, handle_samples=handle_samples, quasi_static=self.quasi_static,
+            samples=samples, sampling=sampling, extrapolate=self.extrapolate, rounds=self.rounds,
+            rounds_rtol=self.rounds_rtol, overfit_factor=self.overfit_factor, predictor=predictor)
+        super().__init__(fields, scheme, init_solver=solver, init_error=None, init_tolerance=1.0,
+                         channels=[("phi", d)], channel_names=self.channel_names,
+                         observers=(self.energy_metrics,), time_dtype=jnp.float32)
+        self.params0, self.static = fields.template["phi"], fields.static["phi"]
+        self._phi = phi = fields.fn("phi")
+        self._lg = jax.jit(scheme.loss_grad)
         rho, bj = material.density, jnp.asarray(b, jnp.float32)
-        sq_rho = math.sqrt(rho)
         contacts_ = self.contacts
-        dynamic = not self.quasi_static
         mat = material
-        scalar = self.scalar_path
-        phi = self._phi
-
-        def point_terms(params, xt, args):
-            """(square residual r, extra scalar e) at one point: loss density |r|² + e."""
-            t1, dt = args
-            x, tgt = xt[:d], xt[d:]
-            f = lambda y: phi(params, y, t1)
-            F, p = jax.jacfwd(lambda y: (f(y), f(y)), has_aux=True)(x)
-            parts, extra = [], jnp.float32(0.0)
-            if dynamic:
-                parts.append(sq_rho / dt * (p - tgt))
-            elif scalar and has_gravity:
-                extra = extra - 2.0 * rho * (bj @ p)
-            if mat.is_sum_of_squares:
-                parts.append(mat.square_residual(F))
-            else:
-                extra = extra + 2.0 * mat.psi(F)
-            for c in contacts_:
-                parts.append(math.sqrt(c.stiffness) * jnp.maximum(c.penetration(p), 0.0)[None])
-            r = jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float32)
-            return r, extra
-
-        def energy_residual(params, xt, args):
-            return point_terms(params, xt, args)[0]
-
-        self._volume_sampler = rest.sampler(samples, sampling)
-        handle_blocks = []
-        if self.handles and not self._exact:
-            for i, h in enumerate(self.handles):
-                smp, area = rest.section_sampler(h.axis, h.position, handle_samples)
-
-                def hres(params, x, args, h=h):
-                    return phi(params, x, args[0]) - x - h.offset(args[0], d)
-
-                handle_blocks.append(Block(hres, smp, self.handle_stiffness * area / rest.volume, f"handle{i}"))
-        self._handle_blocks = tuple(handle_blocks)
-
-        def targets(params, prev, dt_prev, t, dt, x):
-            """φ̂ + Δt²b at the rest points x (zeros when quasi-static)."""
-            if not dynamic:
-                return jnp.zeros_like(x)
-            cur = jax.vmap(lambda y: phi(params, y, t))(x)
-            old = jax.vmap(lambda y: phi(prev, y, t - dt_prev))(x)
-            vel = jnp.where(dt_prev > 0, (cur - old) / jnp.where(dt_prev > 0, dt_prev, 1.0), 0.0)
-            return cur + dt * vel + dt * dt * bj
-
-        # Adam (the paper's loop) draws fresh points every iteration: its residual computes
-        # the target itself from the previous networks carried in args.
-        self._resample = isinstance(solver, AdamPlateau)
-
-        def inline_residual(params, x, args):
-            t1, dt, cur_p, prev_p, dt_prev, t = args
-            tgt = targets(cur_p, prev_p, dt_prev, t, dt, x[None])[0]
-            return point_terms(params, jnp.concatenate([x, tgt]), (t1, dt))[0]
-
-        def prepare(params, prev, dt_prev, t, dt, key):
-            """Points X with their targets φ̂ + Δt²b appended, the blocks, args and a key."""
-            kx, ks = jax.random.split(key)
-            x = self._volume_sampler(kx)
-            xt = jnp.concatenate([x, targets(params, prev, dt_prev, t, dt, x)], axis=1)
-            blocks = (Block(energy_residual, lambda k: xt, 1.0, "energy"),) + self._handle_blocks
-            return xt, blocks, (t + dt, dt), ks
-
-        # Predictor: shift the output bias by the mean inertial displacement
-        # mean_X(φ̂ + Δt²b − φⁿ), i.e. start from the ballistic translation (exact for free
-        # fall).  Without it Gauss–Newton cannot see an obstacle before the body touches it
-        # (max(0, p) has zero slope outside), so the first steps into contact were rejected
-        # until λ had grown ~10⁶-fold.  Only without handles (a translation would move them).
-        use_predictor = dynamic and not self.handles and bool(predictor)
-        pred_x = jnp.asarray(rest.quadrature(256))
-
-        def predict(guess, params, prev, dt_prev, t, dt):
-            if not use_predictor:
-                return guess
-            cur = jax.vmap(lambda y: phi(params, y, t))(pred_x)
-            shift = jnp.mean(targets(params, prev, dt_prev, t, dt, pred_x) - cur, axis=0)
-            return eqx.tree_at(lambda q: q.layers[-1].bias, guess, guess.layers[-1].bias + shift)
-
-        def scalar_objective(xt, blocks, pts, args):
-            def objective(p):
-                r, e = jax.vmap(point_terms, in_axes=(None, 0, None))(p, xt, args)
-                val = jnp.mean(jnp.sum(r * r, axis=1)) + jnp.mean(e)
-                if len(blocks) > 1:
-                    val = val + loss_value(blocks[1:], pts[1:], p, args)
-                return val
-
-            return objective
-
-        def solve_once(guess, params, prev, dt_prev, t, dt, key):
-            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
-            if self._resample:
-                blocks = (Block(inline_residual, self._volume_sampler, 1.0, "energy"),) + self._handle_blocks
-                return solver.solve(blocks, guess, (t + dt, dt, params, prev, dt_prev, t), ks)
-            if not scalar:
-                return solver.solve(blocks, guess, args, ks)
-            return solver.minimize(scalar_objective(xt, blocks, sample_blocks(blocks, ks), args), guess)
-
-        rounds = self.rounds
-
-        def step(params, prev, dt_prev, t, dt, key):
-            guess = jax.tree.map(lambda a, c: 2 * a - c, params, prev) if self.extrapolate else params
-            guess = predict(guess, params, prev, dt_prev, t, dt)
-            # The step's objective on held-out points (drawn from a key no round uses): a
-            # loss far above the fitted one means the solve fitted its sample, not the body.
-            held_objective = objective_on(params, prev, dt_prev, t, dt, jax.random.fold_in(key, 0x5EED))
-            if rounds == 1:
-                p, st = solve_once(guess, params, prev, dt_prev, t, dt, key)
-                held = held_objective(p)
-                return p, st, (held, held, st.iterations > st.rejected)
-
-            # Unrolled on purpose: with lax.scan around the solve, XLA:CPU deadlocked
-            # (0 % CPU) in 3D, where the polar rotation uses LAPACK's SVD (JAX 0.10).
-            p, rounds_stats = guess, []
-            for i, k in enumerate(jax.random.split(key, rounds)):
-                if i == rounds - 1:
-                    held_before = held_objective(p)
-                p, st = solve_once(p, params, prev, dt_prev, t, dt, k)
-                rounds_stats.append(st)
-            # Totals over the rounds; the last round's loss, convergence and stop reason, and
-            # whether the last round accepted a step (one whose every iteration was rejected
-            # made no progress: that is not stationarity).
-            held = held_objective(p)
-            moved = st.iterations > st.rejected
-            total = sequence_stats(rounds_stats)._replace(converged=st.converged, reason=st.reason)
-            return p, total, (held_before, held, moved)
-
-        def objective_on(params, prev, dt_prev, t, dt, key):
-            """The step's objective (what the solver minimises) as a function of the new
-            weights, on the points ``key`` draws: drawn, with their targets, once."""
-            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
-            pts = sample_blocks(blocks, ks)
-            if scalar:
-                return scalar_objective(xt, blocks, pts, args)
-            return lambda p: loss_value(blocks, pts, p, args)
-
-        def loss_grad(p, params, prev, dt_prev, t, dt, key):
-            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
-            return jax.value_and_grad(scalar_objective(xt, blocks, sample_blocks(blocks, ks), args))(p)
-
-        self._lg = jax.jit(loss_grad)
-        self._step = jax.jit(step)
-        self._eval = jax.jit(lambda p, x, t: jax.vmap(lambda y: phi(p, y, t))(x))
 
         # ---- metrics ------------------------------------------------------------------
         self._quad = jnp.asarray(rest.quadrature(metric_points))
@@ -430,29 +515,10 @@ class ElasticStepper:
         raise ValueError("exact Dirichlet handles support one plane or two parallel planes "
                          "(same axis, different positions); use dirichlet='penalty' for others")
 
-    def _phi(self, params, x, t):
-        """φ_θ(X, t) at one rest point X (d,)."""
-        nn = eqx.combine(params, self.static)(x)
-        if self._exact:
-            return x + self._g(x, t) + self._s(x) * nn
-        return x + nn
-
-    # ---- protocol ---------------------------------------------------------------------
-    def state_template(self) -> dict:
-        return {"phi": self.params0, "phi_prev": self.params0, "dt": jnp.zeros((), jnp.float32)}
-
+    # ---- protocol (the rest is the engine's) -------------------------------------------
     def state_bytes(self) -> int:
         """Parameters × 4 bytes (float32) of one deformation network, as the paper counts."""
-        return 4 * self._num_params
-
-    @property
-    def num_params(self) -> int:
-        return self._num_params
-
-    def initial_state(self, key=None):
-        """θ⁰ = the initialisation with a zero output layer: φ⁰ = X (+ g(X, 0)), at rest."""
-        state = {"phi": self.params0, "phi_prev": self.params0, "dt": jnp.zeros((), jnp.float32)}
-        return state, {"iterations": 0, "loss_initial": 0.0, "loss": 0.0, "converged": True}
+        return 4 * self.num_params
 
     def step(self, state, t, dt, key):
         """One implicit-Euler step.  The info adds ``heldout_loss``, the step's objective on
@@ -463,37 +529,9 @@ class ElasticStepper:
         converged; a last round whose every iteration was rejected made no progress
         (``stop`` = "stalled"), and one that still moved the held-out objective by more
         stops at "rounds"."""
-        new, stats, (held_before, held, moved) = self._step(state["phi"], state["phi_prev"], state["dt"],
-                                                            jnp.float32(t), jnp.float32(dt), key)
-        info = _stats_dict(stats)
-        info["heldout_loss"] = float(held)
-        # A solution that fits its sample but not the points between (measured on the 3D
-        # drop: held-out 50 against a fitted 1.3, the elastic energy jumping 20-fold) is
-        # flagged, on the progress line and in metrics.csv; losses near round-off
-        # (free fall, ~1e-14) are not judged.
-        # (Least-squares objectives only: the L-BFGS path's energy has a linear gravity term
-        # and can be negative, so a ratio means nothing there.)
-        if not self.scalar_path and float(held) > self.overfit_factor * max(info["loss"], 1e-8):
-            info["flag"] = "overfit"
-        if self.rounds > 1:
-            change = (float(held_before) - float(held)) / max(abs(float(held_before)), 1e-30)
-            info["heldout_change"] = change
-            if not np.isfinite(float(held)):
-                info["converged"], info["stop"] = False, "nonfinite"
-            elif not info["converged"]:  # the last round's own solve did not converge
-                if not bool(moved):
-                    info["stop"] = "stalled"
-                elif abs(change) <= self.rounds_rtol:
-                    info["converged"], info["stop"] = True, "heldout"
-                else:  # still falling, or risen (the last round fitted its own points worse elsewhere)
-                    info["stop"] = "rounds"
-        return {"phi": new, "phi_prev": state["phi"], "dt": jnp.asarray(dt, jnp.float32)}, info
+        return super().step(state, t, dt, key)
 
-    def evaluate(self, state, points, t=0.0) -> np.ndarray:
-        """φ(X, t) at rest points ``points`` (n, d): columns ``channel_names``."""
-        return np.asarray(self._eval(state["phi"], jnp.asarray(points, jnp.float32), jnp.float32(t or 0.0)))
-
-    def metrics(self, state, t) -> dict:
+    def energy_metrics(self, state, t) -> dict:
         """See the module docstring for definitions."""
         m = self._diagnostics(state["phi"], state["phi_prev"], state["dt"], jnp.float32(t))
         out = {name: float(v) for name, v in zip(("com_x", "com_y", "com_z"), np.asarray(m["com"]))}
@@ -507,7 +545,6 @@ class ElasticStepper:
             out["max_penetration"] = max(0.0, -out["min_gap"])
         out["total_energy"] = total
         return out
-
     def loss_grad(self, params, state, t, dt, key):
         """(step objective, its gradient pytree) at ``params`` for the step from ``state`` at
         time ``t`` with step ``dt``, on the points that ``key`` draws (the same points

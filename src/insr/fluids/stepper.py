@@ -83,10 +83,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from insr.engine import Engine, FieldSet, Stage, StageLog, relative_l2
 from insr.geometry import Box, Sampler
 from insr.operators import laplacian
 from insr.solvers.objective import Block
-from insr.stepper import relative_l2, retry_solver
 
 WALLS = ("hard", "penalty")
 BACKTRACES = ("euler", "rk2")
@@ -119,12 +119,6 @@ def outward_normal(domain: Box, x):
     return sign * jax.nn.one_hot(k % d, d, dtype=x.dtype)
 
 
-def _cell_centres(domain: Box, n: int) -> np.ndarray:
-    axes = [lo + (np.arange(n) + 0.5) * (hi - lo) / n for lo, hi in zip(domain.lo, domain.hi)]
-    mesh = np.meshgrid(*axes, indexing="ij")
-    return np.stack([m.ravel() for m in mesh], axis=-1).astype(np.float32)
-
-
 def pressure_blocks(pressure_fn, rhs, sampler: Sampler, boundary_sampler, *, neumann_weight: float = 1.0,
                     mean_weight: float = 1.0, mean_resolution: int = 16) -> tuple[Block, ...]:
     """Residual blocks of the Neumann Poisson problem for a scalar network.
@@ -139,7 +133,7 @@ def pressure_blocks(pressure_fn, rhs, sampler: Sampler, boundary_sampler, *, neu
     interior and wall residuals.
     """
     domain = sampler.domain
-    mean_pts = jnp.asarray(_cell_centres(domain, mean_resolution))
+    mean_pts = jnp.asarray(domain.cell_centres(mean_resolution))
 
     def interior(params, x, args):
         p = lambda y: pressure_fn(params, y)[None]
@@ -158,18 +152,264 @@ def pressure_blocks(pressure_fn, rhs, sampler: Sampler, boundary_sampler, *, neu
             Block(mean, dummy, float(mean_weight), "pressure_mean"))
 
 
-def _stats(stats) -> dict:
-    return {"iterations": stats.iterations, "loss_initial": stats.loss_initial, "loss": stats.loss,
-            "converged": stats.converged}
-
-
 # --------------------------------------------------------------------------------------
 # The stepper
 # --------------------------------------------------------------------------------------
 
 
-class FluidStepper:
-    """Advance velocity, pressure (and density) networks by Chorin splitting (module docstring).
+class ChorinScheme:
+    """One step of the fluid equations as a sequence of sub-solves (module docstring).
+
+    ``name="chorin"`` (order 1): [advection fit] → pressure Poisson → projection [→ density];
+    ``name="reflection"`` (order 2): advection–reflection, two Poisson solves and one velocity
+    fit.  The stages solve for the fields ``u`` (velocity, hard walls as the field set's
+    transform), ``p`` and ``rho`` of ``fields``; ``solver`` does the velocity and density
+    sub-solves, ``pressure_solver`` the Poisson ones.  A sub-solve has converged when its solver
+    says so or it cut its residual norm to ≤ ``substep_rtol`` × its warm-start value
+    (:meth:`converged`; the sub-steps run a small fixed budget of iterations).
+    """
+
+    main = "u"
+
+    def __init__(self, fields, *, domain: Box, solver, pressure_solver, sampler: Sampler, boundary_sampler,
+                 boundary_weight: float, mean_weight: float, init_sampler: Sampler, velocity0: Callable,
+                 density0: Callable | None, nu: float, walls: str, backtrace: str, advection: str,
+                 name: str, substep_rtol: float):
+        self.fields, self.domain, self.name = fields, domain, name
+        self.order = 2 if name == "reflection" else 1
+        self.solver, self.pressure_solver = solver, pressure_solver
+        self.substep_rtol = float(substep_rtol)
+        self.fit_advection = advection == "fit" or nu > 0
+        self.has_density = "rho" in fields
+        bw, hard, nu_ = float(boundary_weight), walls == "hard", float(nu)
+
+        # ---- field evaluation (one point) -------------------------------------------
+        vel = fields.fn("u")  # the hard-wall factor is the field set's transform of u
+        p_fn = fields.fn("p")
+
+        def pres(params, x):
+            return p_fn(params, x)[0]
+
+        if self.has_density:
+            r_fn = fields.fn("rho")
+
+            def dens(params, x):
+                return r_fn(params, x)[0]
+        else:
+            dens = None
+
+        def trace(v, x, dt):
+            """X(x): the point back-traced from x for a time dt through the velocity function v."""
+            if backtrace == "euler":
+                return domain.clamp(x - dt * v(x))
+            mid = domain.clamp(x - 0.5 * dt * v(x))
+            return domain.clamp(x - dt * v(mid))
+
+        def departure(up, x, dt):
+            """X(x): the back-traced departure point through the velocity uⁿ (params ``up``)."""
+            return trace(lambda y: vel(up, y), x, dt)
+
+        def advected(up, x, dt):
+            return vel(up, departure(up, x, dt))
+
+        self._trace, self._departure = trace, departure
+        self._vel, self._pres, self._dens = vel, pres, dens
+
+        # u*: the velocity before projection, as a function of (its arguments, x).
+        if self.fit_advection:
+            def ustar(a, x):  # a = fitted u* weights
+                return vel(a, x)
+        else:
+            def ustar(a, x):  # a = (uⁿ weights, Δt): u* = uⁿ∘X exactly
+                up, dt = a
+                return advected(up, x, dt)
+
+        def div(f):
+            return lambda x: jnp.trace(jax.jacfwd(f)(x))
+
+        def wall_residual(params, x, free_slip):
+            """[u·n] (penalty walls) and [∂(u·t)/∂n] (free slip), on a wall point."""
+            n = outward_normal(domain, x)
+            parts = []
+            if not hard:
+                parts.append((vel(params, x) @ n)[None])
+            if free_slip:
+                t = jnp.stack([-n[1], n[0]])
+                J = jax.jacfwd(lambda y: vel(params, y))(x)
+                parts.append((t @ (J @ n))[None])
+            return jnp.concatenate(parts)
+
+        # ---- sub-step blocks -----------------------------------------------------------
+        def adv_residual(params, x, args):
+            up, dt = args
+            r = vel(params, x) - advected(up, x, dt)
+            if nu_ > 0:
+                r = r - nu_ * dt * laplacian(lambda y: vel(params, y))(x)
+            return r
+
+        adv_blocks = [Block(adv_residual, sampler, 1.0, "advection")]
+        if not hard or nu_ > 0:
+            adv_blocks.append(Block(lambda p, x, a: wall_residual(p, x, nu_ > 0), boundary_sampler, bw, "walls"))
+        self.advection_blocks = tuple(adv_blocks)
+
+        def poisson_rhs(args, x):
+            a, dt = args
+            return div(lambda y: ustar(a, y))(x)[None] / dt
+
+        self.pressure_blocks = pressure_blocks(pres, poisson_rhs, sampler, boundary_sampler,
+                                               neumann_weight=bw, mean_weight=mean_weight)
+
+        def proj_residual(params, x, args):
+            a, pp, dt = args
+            return vel(params, x) - ustar(a, x) + dt * jax.grad(lambda y: pres(pp, y))(x)
+
+        proj_blocks = [Block(proj_residual, sampler, 1.0, "projection")]
+        if not hard:
+            proj_blocks.append(Block(lambda p, x, a: wall_residual(p, x, False), boundary_sampler, bw, "walls"))
+        self.projection_blocks = tuple(proj_blocks)
+
+        if self.has_density:
+            def rho_residual(params, x, args):
+                up, rp, dt = args
+                return (dens(params, x) - dens(rp, departure(up, x, dt)))[None]
+
+            self.density_blocks = (Block(rho_residual, sampler, 1.0, "density"),)
+
+        # ---- initial fits ----------------------------------------------------------
+        def ic_u_residual(params, x, args):
+            return vel(params, x) - jnp.asarray(velocity0(x), x.dtype)
+
+        ic_u_blocks = [Block(ic_u_residual, init_sampler, 1.0, "initial_velocity")]
+        if not hard:
+            ic_u_blocks.append(Block(lambda p, x, a: wall_residual(p, x, False), boundary_sampler, bw, "walls"))
+        self._ic_u_blocks = tuple(ic_u_blocks)
+
+        def pressure0_rhs(up, x):
+            J = jax.jacfwd(lambda y: vel(up, y))(x)
+            return -jnp.sum(J * J.T)[None]  # −Σᵢⱼ ∂ⱼuᵢ ∂ᵢuⱼ
+
+        self._ic_p_blocks = pressure_blocks(pres, pressure0_rhs, init_sampler, boundary_sampler,
+                                            neumann_weight=bw, mean_weight=mean_weight)
+        if self.has_density:
+            def ic_rho_residual(params, x, args):
+                return (dens(params, x) - jnp.asarray(density0(x), x.dtype))[None]
+
+            self._ic_rho_blocks = (Block(ic_rho_residual, init_sampler, 1.0, "initial_density"),)
+
+    # ---- the scheme protocol (insr.engine.Scheme) -----------------------------------
+
+    def state_template(self) -> dict:
+        return self.fields.template
+
+    def converged(self, info: dict) -> bool:
+        """A sub-solve met its tolerance: its solver's own, or ``substep_rtol`` (see the class)."""
+        return bool(info["converged"]) or float(info["loss"]) <= self.substep_rtol**2 * float(info["loss_initial"])
+
+    def initial(self, template, key, solver):
+        """Fit the velocity (and density) networks to the initial fields, then solve the initial
+        pressure ∇²p = −Σᵢⱼ ∂ⱼuᵢ ∂ᵢuⱼ (that of a divergence-free u), Neumann walls, zero mean."""
+        ku, kp, kr = jax.random.split(key, 3)
+        log = StageLog()
+        u = log.run(Stage("u", self._ic_u_blocks, solver), template["u"], None, ku)
+        p = log.run(Stage("p", self._ic_p_blocks, solver), template["p"], u, kp)
+        state = {"u": u, "p": p}
+        if self.has_density:
+            state["rho"] = log.run(Stage("rho", self._ic_rho_blocks, solver), template["rho"], None, kr)
+        return state, log.stats
+
+    def step(self, state, t, dt, key):
+        return (self._reflection_step if self.name == "reflection" else self._chorin_step)(state, dt, key)
+
+    # ---- the sub-steps ----------------------------------------------------------------
+
+    def _chorin_step(self, state, dt, key):
+        ka, kp, ku, kr = jax.random.split(key, 4)
+        up, log = state["u"], StageLog()
+        if self.fit_advection:
+            a = log.run(Stage("adv", self.advection_blocks, self.solver), up, (up, dt), ka)
+            guess = a
+        else:
+            a, guess = (up, dt), up
+        p = log.run(Stage("p", self.pressure_blocks, self.pressure_solver), state["p"], (a, dt), kp)
+        u = log.run(Stage("u", self.projection_blocks, self.solver), guess, (a, p, dt), ku)
+        new = {"u": u, "p": p}
+        if self.has_density:
+            new["rho"] = log.run(Stage("rho", self.density_blocks, self.solver), state["rho"],
+                                 (up, state["rho"], dt), kr)
+        return new, log.stats
+
+    def _reflection_step(self, state, dt, key):
+        """Advection–reflection (module docstring), every intermediate field composed, not fitted:
+        ũ = uⁿ∘X(uⁿ; Δt/2), u^{n+½} = ũ − (Δt/2)∇p½ (the projection, exact given p½), the
+        reflection û = 2u^{n+½} − ũ = ũ − Δt∇p½; then uⁿ⁺¹ = P(û∘X(u^{n+½}; Δt/2)).  Two
+        Poisson solves and one velocity fit per step; a fitted u^{n+½} would only add its fitting
+        error, doubled by the reflection."""
+        k1, k2, ku, kr = jax.random.split(key, 4)
+        vel, pres, trace, half = self._vel, self._pres, self._trace, dt / 2
+        up, log = state["u"], StageLog()
+
+        def u_tilde(x):  # uⁿ advected along itself for Δt/2
+            return vel(up, self._departure(up, x, half))
+
+        p_half = log.run(self.pressure_stage("p_half", u_tilde, half), state["p"], None, k1)
+        grad_half = lambda x: jax.grad(lambda y: pres(p_half, y))(x)
+        u_half = lambda x: u_tilde(x) - half * grad_half(x)
+
+        def u_next(x):  # û = ũ − Δt∇p½, advected along u^{n+½} for Δt/2
+            y = trace(u_half, x, half)
+            return u_tilde(y) - dt * grad_half(y)
+
+        p = log.run(self.pressure_stage("p", u_next, half, offset=p_half), p_half, None, k2)
+        u = log.run(self.projection_stage(u_next, half, offset=p_half), up, p, ku)
+        new = {**state, "u": u, "p": p}
+        if self.has_density:  # along u^{n+½} for the whole step
+            dens, rho_n = self._dens, state["rho"]
+            block = Block(lambda params, x, args: (dens(params, x) - dens(rho_n, trace(u_half, x, dt)))[None],
+                          self.density_blocks[0].sampler, 1.0, "density")
+            new["rho"] = log.run(Stage("rho", (block,), self.solver), rho_n, None, kr)
+        return new, log.stats
+
+    def pressure_stage(self, name: str, u_star: Callable, dt, offset=None) -> Stage:
+        """Step 3 for a given u* (a function of one point): ∇²p = ∇·u*/Δt, Neumann walls, zero mean.
+
+        With ``offset`` (pressure weights p₀) the equation is shifted to ∇²p = ∇·u*/Δt + ∇²p₀ and
+        the projection (:meth:`projection_stage`, same offset) removes Δt∇(p − p₀): the solve
+        looks for a small correction of p₀, which a warm start from p₀ reaches in the few
+        iterations a sub-step has (advection–reflection: the second projection's own pressure
+        is O(Δt) while the physical one is O(1))."""
+        if offset is None:
+            rhs = lambda args, x: jnp.trace(jax.jacfwd(u_star)(x))[None] / dt
+        else:
+            lap_offset = laplacian(lambda y: self._pres(offset, y)[None])
+            rhs = lambda args, x: jnp.trace(jax.jacfwd(u_star)(x))[None] / dt + lap_offset(x)
+        blocks = pressure_blocks(self._pres, rhs, self.pressure_blocks[0].sampler, self.pressure_blocks[1].sampler,
+                                 neumann_weight=self.pressure_blocks[1].weight,
+                                 mean_weight=self.pressure_blocks[2].weight)
+        return Stage(name, blocks, self.pressure_solver)
+
+    def projection_stage(self, u_star: Callable, dt, offset=None) -> Stage:
+        """Step 4: fit u_θ ≈ u* − Δt∇(p − p₀) (p₀ = ``offset``, or 0); the solve's ``args`` is p."""
+        vel, pres = self._vel, self._pres
+        if offset is None:
+            grad_p = lambda pp, x: jax.grad(lambda y: pres(pp, y))(x)
+        else:
+            grad_p = lambda pp, x: jax.grad(lambda y: pres(pp, y) - pres(offset, y))(x)
+        blocks = (Block(lambda th, x, pp: vel(th, x) - u_star(x) + dt * grad_p(pp, x),
+                        self.projection_blocks[0].sampler, 1.0, "projection"),) + self.projection_blocks[1:]
+        return Stage("u", blocks, self.solver)
+
+    def project(self, state, u_star, dt, key):
+        """Steps 3–4 for a given u* (a function of one point): Poisson, then projection."""
+        kp, ku = jax.random.split(key)
+        log = StageLog()
+        p = log.run(self.pressure_stage("p", u_star, dt), state["p"], None, kp)
+        u = log.run(self.projection_stage(u_star, dt), state["u"], p, ku)
+        return {**state, "u": u, "p": p}, log.stats
+
+
+class FluidStepper(Engine):
+    """Advance velocity, pressure (and density) networks by Chorin splitting (module docstring):
+    :class:`ChorinScheme` run by the :class:`insr.engine.Engine`.
 
     Parameters
     ----------
@@ -186,8 +426,11 @@ class FluidStepper:
         Initial fields, functions of points ``(..., 2)`` (e.g.
         :func:`insr.reference.flows.taylor_green_velocity`).  The networks are fitted to them
         by ``init_solver``; the initial pressure solves ∇²p = −Σᵢⱼ ∂ⱼuᵢ ∂ᵢuⱼ (the pressure
-        Poisson equation of a divergence-free u) with ∂p/∂n = 0 and zero mean.
-    nu, walls, backtrace, advection:
+        Poisson equation of a divergence-free u) with ∂p/∂n = 0 and zero mean.  The fits are
+        judged on held-out points (:meth:`initial_fit_error` ≤ ``init_tolerance``); a miss is
+        retried once with the sounder setting of :func:`insr.engine.retry_solver` on fresh
+        points, and reported as ``fit_ok``.
+    nu, walls, backtrace, advection, scheme:
         See the module docstring.
     init_sampler:
         Interior points of the initial fits (default: ``sampler``).
@@ -235,368 +478,65 @@ class FluidStepper:
         if scheme == "reflection" and (nu > 0 or advection != "compose"):
             raise ValueError("scheme 'reflection' needs nu = 0 and advection 'compose' (it composes the advected "
                              f"fields exactly), got nu = {nu!r}, advection = {advection!r}")
-        self.scheme = scheme
         for name, w in (("boundary_weight", boundary_weight), ("mean_weight", mean_weight)):
             if not w >= 0:
                 raise ValueError(f"{name} must be ≥ 0, got {w!r}")
+        if not 0 < substep_rtol <= 1:
+            raise ValueError(f"substep_rtol must be in (0, 1], got {substep_rtol!r}")
 
         self.domain, self.nu, self.walls, self.backtrace = domain, float(nu), walls, backtrace
-        self.advection = advection
+        self.advection, self.scheme_name = advection, scheme
         self.fit_advection = advection == "fit" or self.nu > 0
         self.solver = solver
         self.pressure_solver = pressure_solver or solver
-        self.init_solver = init_solver or solver
         self.has_density = density is not None
-        self.channel_names = ("u", "v", "p", "rho") if self.has_density else ("u", "v", "p")
         self.dim = 2
         self.exact_velocity, self.exact_pressure, self.reference = exact_velocity, exact_pressure, reference
         self.velocity0, self.density0 = velocity0, density0
-        if not init_tolerance > 0:
-            raise ValueError(f"init_tolerance must be > 0, got {init_tolerance!r}")
-        self.init_tolerance = float(init_tolerance)
-        if not 0 < substep_rtol <= 1:
-            raise ValueError(f"substep_rtol must be in (0, 1], got {substep_rtol!r}")
         self.substep_rtol = float(substep_rtol)
-
-        u0, self._static_u = eqx.partition(velocity, eqx.is_array)
-        p0, self._static_p = eqx.partition(pressure, eqx.is_array)
-        self._template = {"u": u0, "p": p0}
-        self._num_params = velocity.num_params + pressure.num_params
-        if self.has_density:
-            r0, self._static_r = eqx.partition(density, eqx.is_array)
-            self._template["rho"] = r0
-            self._num_params += density.num_params
-
         if boundary_sampler is None:
             nb = max(8, int(2 * np.sqrt(sampler.n)))
             boundary_sampler = lambda key: domain.boundary_points(key, nb)
-        bw = float(boundary_weight)
-        hard = walls == "hard"
-        nu_ = self.nu
 
-        # ---- field evaluation (one point) -------------------------------------------
-        static_u, static_p = self._static_u, self._static_p
-
-        def vel(params, x):
-            out = eqx.combine(params, static_u)(x)
-            return out * hard_wall_mask(domain, x) if hard else out
-
-        def pres(params, x):
-            return eqx.combine(params, static_p)(x)[0]
-
-        if self.has_density:
-            static_r = self._static_r
-
-            def dens(params, x):
-                return eqx.combine(params, static_r)(x)[0]
-        else:
-            dens = None
-
-        def trace(v, x, dt):
-            """X(x): the point back-traced from x for a time dt through the velocity function v."""
-            if backtrace == "euler":
-                return domain.clamp(x - dt * v(x))
-            mid = domain.clamp(x - 0.5 * dt * v(x))
-            return domain.clamp(x - dt * v(mid))
-
-        def departure(up, x, dt):
-            """X(x): the back-traced departure point through the velocity uⁿ (params ``up``)."""
-            return trace(lambda y: vel(up, y), x, dt)
-
-        def advected(up, x, dt):
-            return vel(up, departure(up, x, dt))
-
-        self._trace, self._departure = trace, departure
-
-        # u*: the velocity before projection, as a function of (its arguments, x).
-        if self.fit_advection:
-            def ustar(a, x):  # a = fitted u* weights
-                return vel(a, x)
-        else:
-            def ustar(a, x):  # a = (uⁿ weights, Δt): u* = uⁿ∘X exactly
-                up, dt = a
-                return advected(up, x, dt)
-
-        def div(f):
-            return lambda x: jnp.trace(jax.jacfwd(f)(x))
-
-        def wall_residual(params, x, free_slip):
-            """[u·n] (penalty walls) and [∂(u·t)/∂n] (free slip), on a wall point."""
-            n = outward_normal(domain, x)
-            parts = []
-            if not hard:
-                parts.append((vel(params, x) @ n)[None])
-            if free_slip:
-                t = jnp.stack([-n[1], n[0]])
-                J = jax.jacfwd(lambda y: vel(params, y))(x)
-                parts.append((t @ (J @ n))[None])
-            return jnp.concatenate(parts)
-
-        self._vel, self._pres, self._dens = vel, pres, dens
-
-        # ---- sub-step blocks -----------------------------------------------------------
-        def adv_residual(params, x, args):
-            up, dt = args
-            r = vel(params, x) - advected(up, x, dt)
-            if nu_ > 0:
-                r = r - nu_ * dt * laplacian(lambda y: vel(params, y))(x)
-            return r
-
-        adv_blocks = [Block(adv_residual, sampler, 1.0, "advection")]
-        if not hard or nu_ > 0:
-            adv_blocks.append(Block(lambda p, x, a: wall_residual(p, x, nu_ > 0), boundary_sampler, bw, "walls"))
-        self.advection_blocks = tuple(adv_blocks)
-
-        def poisson_rhs(args, x):
-            a, dt = args
-            return div(lambda y: ustar(a, y))(x)[None] / dt
-
-        self.pressure_blocks = pressure_blocks(pres, poisson_rhs, sampler, boundary_sampler,
-                                               neumann_weight=bw, mean_weight=mean_weight)
-
-        def proj_residual(params, x, args):
-            a, pp, dt = args
-            return vel(params, x) - ustar(a, x) + dt * jax.grad(lambda y: pres(pp, y))(x)
-
-        proj_blocks = [Block(proj_residual, sampler, 1.0, "projection")]
-        if not hard:
-            proj_blocks.append(Block(lambda p, x, a: wall_residual(p, x, False), boundary_sampler, bw, "walls"))
-        self.projection_blocks = tuple(proj_blocks)
-
-        if self.has_density:
-            def rho_residual(params, x, args):
-                up, rp, dt = args
-                return (dens(params, x) - dens(rp, departure(up, x, dt)))[None]
-
-            self.density_blocks = (Block(rho_residual, sampler, 1.0, "density"),)
-
-        # ---- initial fits ----------------------------------------------------------
-        def ic_u_residual(params, x, args):
-            return vel(params, x) - jnp.asarray(velocity0(x), x.dtype)
-
-        init_sampler = init_sampler or sampler
-        ic_u_blocks = [Block(ic_u_residual, init_sampler, 1.0, "initial_velocity")]
-        if not hard:
-            ic_u_blocks.append(Block(lambda p, x, a: wall_residual(p, x, False), boundary_sampler, bw, "walls"))
-        self._ic_u_blocks = tuple(ic_u_blocks)
-
-        def pressure0_rhs(up, x):
-            J = jax.jacfwd(lambda y: vel(up, y))(x)
-            return -jnp.sum(J * J.T)[None]  # −Σᵢⱼ ∂ⱼuᵢ ∂ᵢuⱼ
-
-        self._ic_p_blocks = pressure_blocks(pres, pressure0_rhs, init_sampler, boundary_sampler,
-                                            neumann_weight=bw, mean_weight=mean_weight)
-        if self.has_density:
-            def ic_rho_residual(params, x, args):
-                return (dens(params, x) - jnp.asarray(density0(x), x.dtype))[None]
-
-            self._ic_rho_blocks = (Block(ic_rho_residual, init_sampler, 1.0, "initial_density"),)
-
-        # ---- compiled functions ----------------------------------------------------
-        self._step = jax.jit(self._reflection_step_impl if scheme == "reflection" else self._step_impl)
-        self._init = jax.jit(self._init_impl)
-        self._retry_init = None  # compiled on first need
-        self._project = jax.jit(self._project_impl, static_argnums=(1,))
-        self._eval = jax.jit(self._eval_impl)
+        hard = {"u": lambda out, x: out * hard_wall_mask(domain, x)} if walls == "hard" else {}
+        fields = FieldSet({"u": velocity, "p": pressure, "rho": density}, transforms=hard)
+        chorin = ChorinScheme(fields, domain=domain, solver=solver, pressure_solver=self.pressure_solver,
+                              sampler=sampler, boundary_sampler=boundary_sampler,
+                              boundary_weight=boundary_weight, mean_weight=mean_weight,
+                              init_sampler=init_sampler or sampler, velocity0=velocity0, density0=density0,
+                              nu=self.nu, walls=walls, backtrace=backtrace, advection=advection, name=scheme,
+                              substep_rtol=substep_rtol)
+        channels = [("u", 2), ("p", 1)] + ([("rho", 1)] if self.has_density else [])
+        super().__init__(fields, chorin, init_solver=init_solver or solver, init_error=self.initial_fit_error,
+                         init_tolerance=init_tolerance, channels=channels,
+                         channel_names=("u", "v", "p", "rho") if self.has_density else ("u", "v", "p"),
+                         observers=(self.flow_metrics,), time_dtype=jnp.float32)
+        self._vel = chorin._vel
+        self._project = jax.jit(chorin.project, static_argnums=(1,))
         self._diagnostics = jax.jit(self._diagnostics_impl)
         self.eval_resolution = int(eval_resolution)
         # The r×r cell centres of this stepper's domain ([-1, 1]² in the scenarios, where
         # they equal insr.reference.fluid_grid.evaluation_points(r)).
-        self._eval_points = _cell_centres(self.domain, self.eval_resolution)
+        self._eval_points = self.domain.cell_centres(self.eval_resolution)
         self._eval_points_j = jnp.asarray(self._eval_points)
-
-    # ---- protocol ------------------------------------------------------------------
-
-    def state_template(self) -> dict:
-        return self._template
-
-    def state_bytes(self) -> int:
-        """Parameters × 4 bytes (float32), velocity + pressure (+ density) networks."""
-        return 4 * self._num_params
-
-    @property
-    def num_params(self) -> int:
-        """Trainable parameters of all networks (velocity, pressure, density)."""
-        return self._num_params
-
-    def _init_impl(self, template, key, solver=None):
-        solver = solver or self.init_solver
-        ku, kp, kr = jax.random.split(key, 3)
-        u, su = solver.solve(self._ic_u_blocks, template["u"], None, ku)
-        p, sp = solver.solve(self._ic_p_blocks, template["p"], u, kp)
-        state, info = {"u": u, "p": p}, {"u": _stats(su), "p": _stats(sp)}
-        if self.has_density:
-            r, sr = solver.solve(self._ic_rho_blocks, template["rho"], None, kr)
-            state["rho"], info["rho"] = r, _stats(sr)
-        return state, info
 
     def initial_fit_error(self, state) -> float:
         """Largest relative L2 error of the velocity (and density) fit against the initial
         fields on held-out points (the 64² cell centres, not the fitted samples)."""
-        x = jnp.asarray(_cell_centres(self.domain, 64))
-        vals = np.asarray(self._eval(state, x), np.float64)
+        x = jnp.asarray(self.domain.cell_centres(64))
+        vals = np.asarray(self._eval(state, x, self.time(0.0)), np.float64)
         errs = [relative_l2(vals[:, :2], np.asarray(jax.vmap(self.velocity0)(x), np.float64))]
         if self.has_density:
             target = np.asarray(jax.vmap(self.density0)(x), np.float64).reshape(-1)
             errs.append(relative_l2(vals[:, 3], target))
         return max(errs)
 
-    def initial_state(self, key):
-        """Fit the velocity (and density) networks to the initial fields, then solve the
-        initial pressure; info reports the velocity fit (``loss``) and each fit's details.
-
-        The fits are judged on held-out points (:meth:`initial_fit_error` ≤
-        ``init_tolerance``); a miss is retried once with the sounder setting of
-        :func:`insr.stepper.retry_solver` on fresh points, and reported as ``fit_ok``."""
-        state, info = self._init(self._template, key)
-        out = self._info(info, "u")
-        err, attempts = self.initial_fit_error(state), 1
-        if not err <= self.init_tolerance:
-            if self._retry_init is None:
-                retry = retry_solver(self.init_solver)
-                self._retry_init = jax.jit(lambda tpl, k: self._init_impl(tpl, k, retry))
-            state2, info2 = self._retry_init(self._template, jax.random.fold_in(key, 1))
-            err2, attempts = self.initial_fit_error(state2), 2
-            out2 = self._info(info2, "u")
-            out2["iterations"] += out["iterations"]
-            if err2 < err or not np.isfinite(err):
-                state, out, err = state2, out2, err2
-            else:
-                out["iterations"] = out2["iterations"]
-        out.update(fit_error=err, fit_tolerance=self.init_tolerance, fit_attempts=attempts,
-                   fit_ok=bool(err <= self.init_tolerance))
-        return state, out
-
-    def _step_impl(self, state, dt, key):
-        ka, kp, ku, kr = jax.random.split(key, 4)
-        up = state["u"]
-        info = {}
-        if self.fit_advection:
-            a, s = self.solver.solve(self.advection_blocks, up, (up, dt), ka)
-            info["adv"] = _stats(s)
-            guess = a
-        else:
-            a, guess = (up, dt), up
-        p, s = self.pressure_solver.solve(self.pressure_blocks, state["p"], (a, dt), kp)
-        info["p"] = _stats(s)
-        u, s = self.solver.solve(self.projection_blocks, guess, (a, p, dt), ku)
-        info["u"] = _stats(s)
-        new = {"u": u, "p": p}
-        if self.has_density:
-            r, s = self.solver.solve(self.density_blocks, state["rho"], (up, state["rho"], dt), kr)
-            new["rho"], info["rho"] = r, _stats(s)
-        return new, info
-
-    def _reflection_step_impl(self, state, dt, key):
-        """Advection–reflection (module docstring), every intermediate field composed, not fitted:
-        ũ = uⁿ∘X(uⁿ; Δt/2), u^{n+½} = ũ − (Δt/2)∇p½ (the projection, exact given p½), the
-        reflection û = 2u^{n+½} − ũ = ũ − Δt∇p½; then uⁿ⁺¹ = P(û∘X(u^{n+½}; Δt/2)).  Two
-        Poisson solves and one velocity fit per step; a fitted u^{n+½} would only add its fitting
-        error, doubled by the reflection."""
-        k1, k2, ku, kr = jax.random.split(key, 4)
-        vel, pres, trace, half = self._vel, self._pres, self._trace, dt / 2
-        up = state["u"]
-
-        def u_tilde(x):  # uⁿ advected along itself for Δt/2
-            return vel(up, self._departure(up, x, half))
-
-        p_half, sp1 = self._pressure_impl(state["p"], u_tilde, half, k1)
-        grad_half = lambda x: jax.grad(lambda y: pres(p_half, y))(x)
-        u_half = lambda x: u_tilde(x) - half * grad_half(x)
-
-        def u_next(x):  # û = ũ − Δt∇p½, advected along u^{n+½} for Δt/2
-            y = trace(u_half, x, half)
-            return u_tilde(y) - dt * grad_half(y)
-
-        p, sp2 = self._pressure_impl(p_half, u_next, half, k2, offset=p_half)
-        u, su = self._projection_fit_impl(up, u_next, p, half, ku, offset=p_half)
-        new, info = {**state, "u": u, "p": p}, {"p_half": _stats(sp1), "p": _stats(sp2), "u": _stats(su)}
-        if self.has_density:  # along u^{n+½} for the whole step
-            dens, rho_n = self._dens, state["rho"]
-            block = Block(lambda params, x, args: (dens(params, x) - dens(rho_n, trace(u_half, x, dt)))[None],
-                          self.density_blocks[0].sampler, 1.0, "density")
-            new["rho"], s = self.solver.solve((block,), rho_n, None, kr)
-            info["rho"] = _stats(s)
-        return new, info
-
-    def _sub_converged(self, s) -> bool:
-        """A sub-solve met its tolerance: its solver's own, or ``substep_rtol`` (see the class)."""
-        reduced = float(s["loss"]) <= self.substep_rtol**2 * float(s["loss_initial"])
-        return bool(s["converged"]) or reduced
-
-    def _info(self, info, main: str) -> dict:
-        """Flatten per-sub-step stats: totals plus ``<sub>_iterations`` and ``<sub>_loss``.
-
-        ``loss_initial``/``loss`` are those of the final velocity solve (the projection
-        in a step, the velocity fit at t = 0); ``converged`` holds if every sub-solve
-        met its tolerance (:meth:`_sub_converged`); ``iterations`` is the sum over the sub-solves."""
-        out = {"iterations": int(sum(int(s["iterations"]) for s in info.values())),
-               "loss_initial": float(info[main]["loss_initial"]), "loss": float(info[main]["loss"]),
-               "converged": all(self._sub_converged(s) for s in info.values())}
-        for name, s in info.items():
-            out[f"{name}_iterations"] = int(s["iterations"])
-            out[f"{name}_loss"] = float(s["loss"])
-        return out
-
-    def step(self, state, t, dt, key):
-        new, info = self._step(state, jnp.float32(dt), key)
-        return new, self._info(info, "u")
-
-    def _pressure_impl(self, p0, u_star, dt, key, offset=None):
-        """Step 3 for a given u* (a function of one point): ∇²p = ∇·u*/Δt, Neumann walls, zero
-        mean, warm-started from ``p0``.
-
-        With ``offset`` (pressure weights p₀) the equation is shifted to ∇²p = ∇·u*/Δt + ∇²p₀ and
-        the projection (:meth:`_projection_fit_impl`, same offset) removes Δt∇(p − p₀): the solve
-        looks for a small correction of p₀, which a warm start from p₀ reaches in the few
-        iterations a sub-step has (advection–reflection: the second projection's own pressure
-        is O(Δt) while the physical one is O(1))."""
-        if offset is None:
-            rhs = lambda args, x: jnp.trace(jax.jacfwd(u_star)(x))[None] / dt
-        else:
-            lap_offset = laplacian(lambda y: self._pres(offset, y)[None])
-            rhs = lambda args, x: jnp.trace(jax.jacfwd(u_star)(x))[None] / dt + lap_offset(x)
-        pblocks = pressure_blocks(self._pres, rhs,
-                                  self.pressure_blocks[0].sampler, self.pressure_blocks[1].sampler,
-                                  neumann_weight=self.pressure_blocks[1].weight,
-                                  mean_weight=self.pressure_blocks[2].weight)
-        return self.pressure_solver.solve(pblocks, p0, None, key)
-
-    def _projection_fit_impl(self, u0, u_star, p, dt, key, offset=None):
-        """Step 4: fit u_θ ≈ u* − Δt∇(p − p₀) (p₀ = ``offset``, or 0), warm-started from ``u0``."""
-        vel, pres = self._vel, self._pres
-        if offset is None:
-            grad_p = lambda pp, x: jax.grad(lambda y: pres(pp, y))(x)
-        else:
-            grad_p = lambda pp, x: jax.grad(lambda y: pres(pp, y) - pres(offset, y))(x)
-        blocks = (Block(lambda th, x, pp: vel(th, x) - u_star(x) + dt * grad_p(pp, x),
-                        self.projection_blocks[0].sampler, 1.0, "projection"),) + self.projection_blocks[1:]
-        return self.solver.solve(blocks, u0, p, key)
-
-    def _project_impl(self, state, u_star, dt, key):
-        """Steps 3–4 for a given u* (a function of one point): Poisson, then projection."""
-        kp, ku = jax.random.split(key)
-        p, sp = self._pressure_impl(state["p"], u_star, dt, kp)
-        u, su = self._projection_fit_impl(state["u"], u_star, p, dt, ku)
-        return {**state, "u": u, "p": p}, {"p": _stats(sp), "u": _stats(su)}
-
     def project(self, state, u_star: Callable, dt: float, key):
         """Project a given field ``u_star`` (a hashable function of one point (2,) → (2,))
         onto divergence-free fields: the Poisson and projection sub-steps alone, starting
         from ``state``'s weights.  Returns ``(state, info)``; for tests and experiments."""
-        new, info = self._project(state, u_star, jnp.float32(dt), key)
-        return new, self._info(info, "u")
-
-    def _eval_impl(self, state, x):
-        cols = [jax.vmap(self._vel, in_axes=(None, 0))(state["u"], x),
-                jax.vmap(self._pres, in_axes=(None, 0))(state["p"], x)[:, None]]
-        if self.has_density:
-            cols.append(jax.vmap(self._dens, in_axes=(None, 0))(state["rho"], x)[:, None])
-        return jnp.concatenate(cols, axis=1)
-
-    def evaluate(self, state, points, t=None) -> np.ndarray:
-        """Fields at ``points`` (n, 2): columns ``channel_names`` = u, v, p[, rho]."""
-        return np.asarray(self._eval(state, jnp.asarray(points, jnp.float32)))
+        new, stats = self._project(state, u_star, jnp.float32(dt), key)
+        return new, self.info(stats)
 
     def _diagnostics_impl(self, up, x):
         """Velocity, divergence and vorticity at points x (autodiff w.r.t. x)."""
@@ -612,7 +552,7 @@ class FluidStepper:
         u, d, w = self._diagnostics(state["u"], jnp.asarray(points, jnp.float32))
         return np.asarray(u), np.asarray(d), np.asarray(w)
 
-    def metrics(self, state, t) -> dict:
+    def flow_metrics(self, state, t) -> dict:
         """See the module docstring (names, norms, evaluation points)."""
         u, d, w = (np.asarray(a, np.float64) for a in self._diagnostics(state["u"], self._eval_points_j))
         area = self.domain.volume
@@ -634,7 +574,7 @@ class FluidStepper:
             out["velocity_mse"] = float(np.mean(err * err))
             out["rel_l2"] = float(np.sqrt(np.sum(err * err) / max(np.sum(ref_u * ref_u), 1e-300)))
         if self.exact_pressure is not None or ref_rho is not None:
-            vals = np.asarray(self._eval(state, self._eval_points_j), np.float64)  # points already on device
+            vals = np.asarray(self._eval(state, self._eval_points_j, self.time(t)), np.float64)  # points on device
             if self.exact_pressure is not None:
                 pe = np.asarray(self.exact_pressure(self._eval_points.astype(np.float64), float(t)), np.float64)
                 out["pressure_mse"] = float(np.mean((vals[:, 2] - pe) ** 2))
@@ -647,124 +587,6 @@ class FluidStepper:
     def write_outputs(self, traj, run_dir, cfg=None) -> list[Path]:
         """Vorticity, speed (and density) images at the saved steps nearest ``cfg['plot_times']``
         (first and last saved steps if none), and an animation over all saved steps."""
+        from insr.viz.fluids import write_fluid_outputs
+
         return write_fluid_outputs(self, traj, Path(run_dir), (cfg or {}).get("plot_times") or None)
-
-
-# --------------------------------------------------------------------------------------
-# Figures and animation
-# --------------------------------------------------------------------------------------
-
-
-def field_images(stepper: FluidStepper, state, resolution: int = 128) -> dict:
-    """Vorticity ω = ∂ₓv − ∂ᵧu, speed |u| (and density) on the ``resolution``² cell
-    centres of the domain, as arrays indexed ``[ix, iy]``."""
-    pts = _cell_centres(stepper.domain, resolution)
-    u, _, w = stepper.diagnostics(state, pts)
-    shape = (resolution, resolution)
-    out = {"vorticity": w.reshape(shape), "speed": np.linalg.norm(u, axis=1).reshape(shape)}
-    if stepper.has_density:
-        out["density"] = stepper.evaluate(state, pts)[:, 3].reshape(shape)
-    return out
-
-
-_PANELS = {"vorticity": ("RdBu_r", "vorticity ω"), "speed": ("viridis", "speed |u|"),
-           "density": ("magma", "density ρ")}
-
-
-def _limits(images: list[dict]) -> dict:
-    lim = {}
-    for name in images[0]:
-        hi = max(float(np.max(np.abs(im[name]))) for im in images) or 1.0
-        lim[name] = (-hi, hi) if name == "vorticity" else (min(0.0, min(float(im[name].min()) for im in images)), hi)
-    return lim
-
-
-def _draw(axes, images: dict, limits: dict, extent, title_suffix: str = "", colorbars: bool = True):
-    """One panel per field, axes in the domain's (nondimensional) units, a colour bar each
-    (drawn once: the panels of an animation keep theirs and only their images change)."""
-    for ax, (name, img) in zip(axes, images.items()):
-        cmap, label = _PANELS[name]
-        for im in ax.images:
-            im.remove()
-        artist = ax.imshow(img.T, origin="lower", extent=extent, cmap=cmap, vmin=limits[name][0],
-                           vmax=limits[name][1], interpolation="nearest")
-        ax.set_title(label + title_suffix, fontsize=9)
-        ax.set_xlabel("x", fontsize=8)
-        ax.set_ylabel("y", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.locator_params(nbins=4)  # labels that do not run into each other
-        if colorbars:
-            ax.figure.colorbar(artist, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
-
-
-def write_fluid_paraview(stepper: FluidStepper, traj, run_dir: Path, *, resolution: int = 128) -> Path:
-    """``paraview/fluid.pvd``: one ``.vti`` image per saved step on ``resolution``² nodes
-    spanning the domain, with ``velocity`` (u, v, 0), ``pressure``, ``vorticity``,
-    ``divergence`` (and ``density``)."""
-    from insr.io.paraview import write_image_data, write_pvd
-
-    d = stepper.domain
-    axes = [np.linspace(d.lo[i], d.hi[i], resolution) for i in range(2)]
-    gx, gy = np.meshgrid(*axes, indexing="ij")
-    pts = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
-    shape = (resolution, resolution)
-    pv = Path(run_dir) / "paraview"
-    pv.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for step, t, state in zip(traj.steps, traj.ts, traj.states):
-        u, div, vort = stepper.diagnostics(state, pts)
-        vals = stepper.evaluate(state, pts)
-        data = {"velocity": u.reshape(shape + (2,)), "pressure": vals[:, 2].reshape(shape),
-                "vorticity": vort.reshape(shape), "divergence": div.reshape(shape)}
-        if stepper.has_density:
-            data["density"] = vals[:, 3].reshape(shape)
-        name = f"step_{step:06d}.vti"
-        write_image_data(pv / name, d.lo, d.hi, shape, data)
-        entries.append((float(t), name))
-    return write_pvd(pv / "fluid.pvd", entries)
-
-
-def write_fluid_outputs(stepper: FluidStepper, traj, run_dir: Path, plot_times=None, *, resolution: int = 128,
-                        fps: int = 10) -> list[Path]:
-    """``snapshots.png`` (one row per time in ``plot_times``, nearest saved step; first and
-    last saved steps by default; columns vorticity, speed[, density]),
-    ``animation.mp4`` (GIF without ffmpeg) over all saved steps, same colour limits, and
-    the ParaView series ``paraview/fluid.pvd`` (:func:`write_fluid_paraview`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from insr.viz.animate import write_animation
-    from insr.viz.plots1d import distinct_steps
-
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not traj.states:
-        return []
-    images = [field_images(stepper, s, resolution) for s in traj.states]
-    limits = _limits(images)
-    d = stepper.domain
-    extent = (d.lo[0], d.hi[0], d.lo[1], d.hi[1])
-    ncol = len(images[0])
-
-    rows = distinct_steps(traj, plot_times)
-    fig, axes = plt.subplots(len(rows), ncol, figsize=(3.6 * ncol, 3.2 * len(rows)), squeeze=False)
-    for r, i in enumerate(rows):
-        _draw(axes[r], images[i], limits, extent, f", t = {traj.ts[i]:.3g}")
-    fig.tight_layout()
-    snap = run_dir / "snapshots.png"
-    fig.savefig(snap, dpi=100)
-    plt.close(fig)
-
-    fig, axes = plt.subplots(1, ncol, figsize=(3.6 * ncol, 3.4), dpi=80, squeeze=False)
-    frames = []
-    for i, img in enumerate(images):
-        _draw(axes[0], img, limits, extent, f", t = {traj.ts[i]:.3g}", colorbars=i == 0)
-        if i == 0:
-            fig.tight_layout()
-        fig.canvas.draw()
-        frames.append(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy())
-    plt.close(fig)
-    return [snap, write_animation(frames, run_dir / "animation", fps=fps),
-            write_fluid_paraview(stepper, traj, run_dir, resolution=resolution)]

@@ -68,6 +68,13 @@ class Box:
         mesh = np.meshgrid(*axes, indexing="ij")
         return np.stack([m.ravel() for m in mesh], axis=-1).astype(np.float32)
 
+    def cell_centres(self, n: int) -> np.ndarray:
+        """The centres of the n^d equal cells of the box, as an (n^d, d) float32 array in
+        row-major [i0, i1, …] order (evaluation points that avoid the walls)."""
+        axes = [lo + (np.arange(n) + 0.5) * (hi - lo) / n for lo, hi in zip(self.lo, self.hi)]
+        mesh = np.meshgrid(*axes, indexing="ij")
+        return np.stack([m.ravel() for m in mesh], axis=-1).astype(np.float32)
+
     def contains(self, x, tol: float = 0.0):
         lo, hi = jnp.asarray(self.lo), jnp.asarray(self.hi)
         return jnp.all((x >= lo - tol) & (x <= hi + tol), axis=-1)
