@@ -196,7 +196,7 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
     progress bar on stderr, or a string to use as the bar's label.  A step whose loss
     exceeds ``jump_factor`` × the median of the last ``history`` steps' is flagged.
     Raises :class:`SolveFailure` (after checkpointing step 0) when the initial fit
-    missed its tolerance.
+    missed its tolerance.  A stepper whose ``needs_key`` is False gets ``None`` for its keys.
     """
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
@@ -206,6 +206,9 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
     run_dir = Path(run_dir) if run_dir is not None else None
     traj = Trajectory(stepper=stepper, run_dir=run_dir)
     key_np = _key_data(key)
+    # A deterministic stepper (the classical reference solvers: needs_key = False) gets no key:
+    # deriving one per step (jax.random.fold_in) costs ~0.5 ms, more than a small grid's step.
+    needs_key = bool(getattr(stepper, "needs_key", True))
     rows: list[dict] = []
 
     def record(step, t, state, row):
@@ -248,7 +251,7 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
             for _, f in saved_steps(run_dir):  # a fresh run must not mix with old files
                 f.unlink()
         t0 = time.perf_counter()
-        state, info = stepper.initial_state(jax.random.fold_in(key, 0))
+        state, info = stepper.initial_state(jax.random.fold_in(key, 0) if needs_key else None)
         wall = time.perf_counter() - t0
         start, t = 0, 0.0
         record(0, t, state, {"step": 0, "t": 0.0, **info, "flag": "" if info.get("fit_ok", True) else "fit_failed",
@@ -261,7 +264,7 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
     try:
         for n in range(start, steps):
             t0 = time.perf_counter()
-            state, info = stepper.step(state, t, dt, jax.random.fold_in(key, n + 1))
+            state, info = stepper.step(state, t, dt, jax.random.fold_in(key, n + 1) if needs_key else None)
             t = round((n + 1) * dt, 12)  # not t += dt: no drift, and resume reproduces it exactly
             elapsed = time.perf_counter() - t0
             wall += elapsed

@@ -108,7 +108,10 @@ def load_state(path: Path, template):
             raise CheckpointError(
                 f"checkpoint {path} does not match this run: leaf {i} has shape {got}, expected {np.shape(leaf_t)} "
                 "(was it written with another network size?)")
-        leaves.append(jax.numpy.asarray(arr, dtype=np.asarray(leaf_t).dtype))
+        if isinstance(leaf_t, np.ndarray):  # a NumPy state (the reference solvers) stays NumPy, float64 kept
+            leaves.append(np.asarray(arr, dtype=leaf_t.dtype))
+        else:
+            leaves.append(jax.numpy.asarray(arr, dtype=np.asarray(leaf_t).dtype))
     if f"leaf_{len(leaves_t)}" in files:
         raise CheckpointError(f"checkpoint {path} does not match this run: it holds more arrays than the state")
     meta = {k[len("meta_"):]: v for k, v in files.items() if k.startswith("meta_")}

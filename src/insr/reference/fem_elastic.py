@@ -597,19 +597,26 @@ class ElasticFEM:
         """Run ``n_steps`` implicit-Euler steps from positions ``x0`` (default: rest) and
         velocity ``v0`` (``(n, d)`` or ``(d,)``, default 0), i.e. ``x_{-1} = x0 - dt v0``.
         ``fixed_positions(t)`` returns the prescribed positions at time ``t``.
-        Returns ``(trajectory (n_steps + 1, n, d), [NewtonInfo, ...])``."""
+        Returns ``(trajectory (n_steps + 1, n, d), [NewtonInfo, ...])``.  The steps run in
+        :func:`insr.simulate.simulate` (:class:`insr.reference.steppers.FEMStepper`; use that
+        directly for progress, checkpoints and resume)."""
+        import jax
+
+        from insr.reference.steppers import FEMStepper
+        from insr.simulate import simulate
+
         x = self.mesh.points.copy() if x0 is None else self._check_x(x0, "x0").copy()
-        v = np.zeros_like(x) if v0 is None else np.broadcast_to(np.asarray(v0, np.float64), x.shape)
-        x_prev = x - dt * v
-        traj, infos = [x.copy()], []
-        for s in range(int(n_steps)):
-            fp = None if fixed_positions is None else fixed_positions((s + 1) * dt)
-            x_new, info = self.step(x, x_prev, dt, fixed_positions=fp)
-            x_prev, x = x, x_new
-            traj.append(x.copy())
-            infos.append(info)
-            if callback is not None:
-                callback(s + 1, x, info)
+        stepper = FEMStepper(self, x0=x, v0=v0, fixed_positions=fixed_positions)
+
+        def after_step(s, t, state, row):  # the caller's callback sees the steps, not the initial state
+            if s > 0:
+                callback(s, state["x"], FEMStepper.newton_info(row))
+
+        cb = [] if callback is None else [after_step]
+        # The one time loop (insr.simulate); every state is kept (the trajectory is returned).
+        run = simulate(stepper, dt=dt, steps=int(n_steps), key=jax.random.PRNGKey(0), callbacks=cb)
+        traj = [np.asarray(s["x"]) for s in run.states]
+        infos = [FEMStepper.newton_info(row) for row in run.metrics[1:]]
         return np.stack(traj), infos
 
 
@@ -693,17 +700,27 @@ def stretch_benchmark_2d(
         mesh, lam, mu, energy=energy, fixed_nodes=np.concatenate([left, right]),
         options=options if options is not None else NewtonOptions(max_iterations=200),
     )
+    import jax
+
+    from insr.reference.steppers import FEMStepper
+    from insr.simulate import SaveAt, simulate
+
     t0 = time.perf_counter()
     ramp = (X[:, 0] - lo[0]) / L
-    x = X.copy()
-    infos = []
     load_steps = max(1, int(load_steps))
-    for _ in range(load_steps):
-        du = displacement / load_steps
+    du = displacement / load_steps
+
+    def affine_increment(x, t, dt):  # exact on both clamped edges
         x = x.copy()
-        x[:, 0] += du * ramp  # affine increment, exact on both clamped edges
-        x, info = fem.solve_static(x0=x)
-        infos.append(info)
+        x[:, 0] += du * ramp
+        return x
+
+    # Load stepping in the one time loop: "time" is the load fraction, one static solve per step.
+    stepper = FEMStepper(fem, quasi_static=True, predictor=affine_increment)
+    run = simulate(stepper, dt=1.0 / load_steps, steps=load_steps, key=jax.random.PRNGKey(0),
+                   saveat=SaveAt(every=load_steps))
+    x = np.asarray(run.final_state["x"])
+    infos = [FEMStepper.newton_info(row) for row in run.metrics[1:]]
     return StretchResult(
         mesh=mesh, x=x, infos=infos, seconds=time.perf_counter() - t0,
         state_bytes=fem.state_bytes,

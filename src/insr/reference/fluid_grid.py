@@ -108,7 +108,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -702,21 +701,22 @@ class GridEuler2D:
         Saves the initial state, every ``save_every``-th state (``None``: none in
         between) and always the final one. ``wall_time`` covers the stepping only.
         """
+        import jax
+
+        from insr.reference.steppers import GridFluidStepper
+        from insr.simulate import SaveAt, simulate
+
         dt = _check_dt(dt)
         steps = _check_count("steps", steps, 0)
         if save_every is not None:
             save_every = _check_count("save_every", save_every, 1)
-        if isinstance(u0_fn, GridState):
-            state = u0_fn
-        else:
-            state = self.initial_state(u0_fn, density0_fn)
-        states = [state]
-        start = time.perf_counter()
-        for k in range(1, steps + 1):
-            state = self.step(state, dt)
-            if k == steps or (save_every is not None and k % save_every == 0):
-                states.append(state)
-        wall = time.perf_counter() - start
+        stepper = GridFluidStepper(self, u0_fn, density0_fn)
+        # The one time loop (insr.simulate): no run directory, no progress, no metrics.
+        traj = simulate(stepper, dt=dt, steps=steps, key=jax.random.PRNGKey(0),
+                        saveat=SaveAt(every=save_every or max(steps, 1)))
+        t0 = u0_fn.t if isinstance(u0_fn, GridState) else 0.0
+        states = [stepper.grid_state(s, t0 + t) for s, t in zip(traj.states, traj.ts)]
+        wall = traj.metrics[-1]["wall_time"] - traj.metrics[0]["wall_time"]
         return GridEulerResult(
             times=np.array([s.t for s in states]),
             states=states,

@@ -116,6 +116,32 @@ def _phi_coefficients(hl: np.ndarray, contour_points: int = 64):
     return np.exp(hl), np.exp(hl / 2), q, f1, f2, f3
 
 
+def etdrk4_coefficients(grid, linear: Callable[..., np.ndarray], dt: float) -> tuple:
+    """The ETDRK4 coefficients (e, e2, Δt·q, Δt·f1, Δt·f2, Δt·f3) of the symbol ``linear`` on ``grid``."""
+    k = grid.wavenumbers()
+    symbol = np.broadcast_to(np.asarray(linear(*k)), k[0].shape)
+    e, e2, q, f1, f2, f3 = _phi_coefficients(dt * symbol)
+    return e, e2, dt * q, dt * f1, dt * f2, dt * f3
+
+
+def etdrk4_step(v: np.ndarray, t: float, dt: float, coefficients: tuple, grid,
+                nonlinear: Callable[[np.ndarray, float], np.ndarray] | None) -> np.ndarray:
+    """One ETDRK4 step of the real-FFT coefficients ``v`` from time ``t`` (Cox & Matthews 2002)."""
+    e, e2, q, f1, f2, f3 = coefficients
+    if nonlinear is None:
+        return e * v
+    ifft = lambda a: np.fft.irfftn(a, s=grid.n, axes=tuple(range(len(grid.n))))
+    nl = lambda w, s: np.fft.rfftn(nonlinear(ifft(w), s))
+    nv = nl(v, t)
+    a = e2 * v + q * nv
+    na = nl(a, t + dt / 2)
+    b = e2 * v + q * na
+    nb = nl(b, t + dt / 2)
+    c = e2 * a + q * (2 * nb - nv)
+    nc = nl(c, t + dt)
+    return e * v + nv * f1 + 2 * (na + nb) * f2 + nc * f3
+
+
 def etdrk4(u0: Callable[[np.ndarray], np.ndarray] | np.ndarray, grid: PeriodicGrid, *,
            linear: Callable[..., np.ndarray], nonlinear: Callable[[np.ndarray, float], np.ndarray] | None,
            dt: float, t1: float, save_dt: float | None = None) -> SpectralSolution:
@@ -133,38 +159,17 @@ def etdrk4(u0: Callable[[np.ndarray], np.ndarray] | np.ndarray, grid: PeriodicGr
     every = round(save_dt / dt)
     if abs(steps * dt - t1) > 1e-9 * max(1.0, t1) or every < 1 or abs(every * dt - save_dt) > 1e-9 * save_dt:
         raise ValueError(f"etdrk4: t1={t1} and save_dt={save_dt} must be whole multiples of dt={dt}")
+    import jax
+
+    from insr.reference.steppers import SpectralStepper
+    from insr.simulate import SaveAt, simulate
+
     t_start = time.perf_counter()
-    if callable(u0):
-        u = np.asarray(u0(grid.points()), np.float64).reshape(grid.n)
-    else:
-        u = np.asarray(u0, np.float64)
-        if u.shape != grid.n:
-            raise ValueError(f"etdrk4: u0 has shape {u.shape}, the grid {grid.n}")
-    k = grid.wavenumbers()
-    symbol = np.broadcast_to(np.asarray(linear(*k)), k[0].shape)
-    e, e2, q, f1, f2, f3 = _phi_coefficients(dt * symbol)
-    q, f1, f2, f3 = dt * q, dt * f1, dt * f2, dt * f3
-    fft = lambda a: np.fft.rfftn(a)
-    ifft = lambda a: np.fft.irfftn(a, s=grid.n, axes=tuple(range(len(grid.n))))
-    nl = (lambda v, t: fft(nonlinear(ifft(v), t))) if nonlinear is not None else None
-    v = fft(u)
-    times, values = [0.0], [u.copy()]
-    for n in range(steps):
-        t = n * dt
-        if nl is None:
-            v = e * v
-        else:
-            nv = nl(v, t)
-            a = e2 * v + q * nv
-            na = nl(a, t + dt / 2)
-            b = e2 * v + q * na
-            nb = nl(b, t + dt / 2)
-            c = e2 * a + q * (2 * nb - nv)
-            nc = nl(c, t + dt)
-            v = e * v + nv * f1 + 2 * (na + nb) * f2 + nc * f3
-        if (n + 1) % every == 0 or n + 1 == steps:
-            times.append(round((n + 1) * dt, 12))
-            values.append(ifft(v))
+    stepper = SpectralStepper(grid, u0, linear=linear, nonlinear=nonlinear, dt=dt)
+    # The one time loop (insr.simulate); the saved states are every `every`-th and the last.
+    traj = simulate(stepper, dt=float(dt), steps=steps, key=jax.random.PRNGKey(0), saveat=SaveAt(every=every))
+    times = [round(t, 12) for t in traj.ts]
+    values = [stepper.values(s) for s in traj.states]
     if not np.all(np.isfinite(values[-1])):
         raise FloatingPointError(f"etdrk4: the solution became non-finite by t={times[-1]} (dt={dt} too large?)")
     return SpectralSolution(grid, np.asarray(times), np.stack(values), float(dt), time.perf_counter() - t_start)
