@@ -65,3 +65,21 @@ def test_fem_simulate_goes_through_simulate_and_resumes_exactly(tmp_path):
     resumed = insr.simulate(stepper, dt=0.1, steps=4, key=jax.random.PRNGKey(0), run_dir=run, resume=True)
     np.testing.assert_allclose(resumed.final_state["x"], traj[-1], rtol=0, atol=1e-12)
     assert all(r["converged"] for r in resumed.metrics) and resumed.metrics[-1]["iterations"] >= 1
+
+
+def test_grid_and_neural_fluid_runs_report_the_same_metrics_by_the_same_formulas():
+    from insr.fluids import FluidStepper
+    from insr.reference.steppers import grid_flow_observer
+
+    exact = lambda pts, t: flows.taylor_green_velocity(pts)  # steady Euler
+    observe = grid_flow_observer(exact_velocity=exact)
+    traj = insr.simulate(GridFluidStepper(GridEuler2D(32), flows.taylor_green_velocity, observers=[observe]),
+                         dt=0.05, steps=4, key=jax.random.PRNGKey(0))
+    first, last = traj.metrics[0], traj.metrics[-1]
+    ke = flows.taylor_green_kinetic_energy()
+    assert abs(first["kinetic_energy"] - ke) < 1e-2 * ke  # cell averages of the faces: O(h²)
+    assert last["div_max"] < 1e-8 and last["rel_l2"] < 5e-2 and last["velocity_mse"] > 0
+    neural_keys = {"kinetic_energy", "enstrophy", "div_max", "div_rms", "velocity_mse", "rel_l2"}
+    assert neural_keys <= set(last)
+    # the neural stepper's metrics come from the same function: same keys
+    assert "flow_metrics" in FluidStepper.flow_metrics.__code__.co_names

@@ -12,7 +12,6 @@ checkpointed leaf by leaf.
 
 from __future__ import annotations
 
-import math
 from typing import Protocol
 
 import equinox as eqx
@@ -23,6 +22,7 @@ import numpy as np
 from insr.engine import Engine, FieldSet, relative_l2, retry_solver
 from insr.geometry import Sampler
 from insr.integrators.runge_kutta import ExplicitRungeKutta, ImplicitRungeKutta
+from insr.observers import error_metrics
 from insr.solvers.levenberg_marquardt import sequence_stats
 from insr.solvers.objective import Block
 
@@ -267,16 +267,7 @@ class FieldStepper(Engine):
         target = self.target(self._error_points, t)
         if target is None:
             return {}
-        target = np.asarray(target, np.float64)
-        err = np.abs(np.asarray(self.evaluate(state, self._error_points), np.float64) - target)
-        sq_error, sq_ref = float(np.sum(err**2)), float(np.sum(target**2))
-        return {
-            "mae": float(np.mean(err)),
-            "max_error": float(np.max(err)),
-            "rel_l2": math.sqrt(sq_error / max(sq_ref, 1e-30)),
-            "sq_error": sq_error,
-            "sq_ref": sq_ref,
-        }
+        return error_metrics(self.evaluate(state, self._error_points), target)
 
     def target(self, points, t) -> np.ndarray | None:
         """The exact solution, else the reference, at ``points`` (n, d) and time ``t``: (n, out_dim),

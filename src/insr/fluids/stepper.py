@@ -85,6 +85,7 @@ import numpy as np
 
 from insr.engine import Engine, FieldSet, Stage, StageLog, relative_l2
 from insr.geometry import Box, Sampler
+from insr.observers import flow_metrics
 from insr.operators import laplacian
 from insr.solvers.objective import Block
 
@@ -554,12 +555,7 @@ class FluidStepper(Engine):
 
     def flow_metrics(self, state, t) -> dict:
         """See the module docstring (names, norms, evaluation points)."""
-        u, d, w = (np.asarray(a, np.float64) for a in self._diagnostics(state["u"], self._eval_points_j))
-        area = self.domain.volume
-        out = {"kinetic_energy": 0.5 * area * float(np.mean(np.sum(u * u, axis=1))),
-               "enstrophy": 0.5 * area * float(np.mean(w * w)),
-               "div_max": float(np.max(np.abs(d))),
-               "div_rms": float(np.sqrt(np.mean(d * d)))}
+        u, d, w = self._diagnostics(state["u"], self._eval_points_j)
         ref_u = ref_rho = None
         if self.exact_velocity is not None:
             ref_u = np.asarray(self.exact_velocity(self._eval_points.astype(np.float64), float(t)), np.float64)
@@ -569,10 +565,7 @@ class FluidStepper(Engine):
                 ref_u = np.asarray(ref["u"], np.float64).reshape(-1, 2)
                 if "rho" in ref and self.has_density:
                     ref_rho = np.asarray(ref["rho"], np.float64).reshape(-1)
-        if ref_u is not None:
-            err = u - ref_u
-            out["velocity_mse"] = float(np.mean(err * err))
-            out["rel_l2"] = float(np.sqrt(np.sum(err * err) / max(np.sum(ref_u * ref_u), 1e-300)))
+        out = flow_metrics(u, d, w, self.domain.volume, ref_u)
         if self.exact_pressure is not None or ref_rho is not None:
             vals = np.asarray(self._eval(state, self._eval_points_j, self.time(t)), np.float64)  # points on device
             if self.exact_pressure is not None:

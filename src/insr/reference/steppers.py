@@ -15,12 +15,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from insr.observers import flow_metrics
 from insr.reference.advection_fd import midpoint_matrix, midpoint_step
 from insr.reference.fem_elastic import ElasticFEM, NewtonInfo
 from insr.reference.fluid_grid import GridEuler2D, GridState, sample_density, sample_velocity
 from insr.reference.spectral import PeriodicGrid, etdrk4_coefficients, etdrk4_step
 
-__all__ = ["AdvectionFDStepper", "FEMStepper", "GridFluidStepper", "SpectralStepper"]
+__all__ = ["AdvectionFDStepper", "FEMStepper", "GridFluidStepper", "SpectralStepper", "grid_flow_observer"]
 
 _DIRECT = {"iterations": 0, "loss_initial": 0.0, "loss": 0.0, "converged": True}
 
@@ -103,6 +104,28 @@ class GridFluidStepper:
             for observe in self.observers:
                 out.update(observe(g, t))
         return out
+
+
+def grid_flow_observer(exact_velocity: Callable | None = None, reference: Callable | None = None) -> Callable:
+    """The fluid metrics of :func:`insr.observers.flow_metrics` for a grid state, on its own n×n
+    cell centres: the face velocities averaged to the cells, the discrete divergence, the node
+    vorticity averaged to the cells; errors against ``exact_velocity(points, t)`` or
+    ``reference(t)`` (a dict with ``"u"`` at the same cell centres, or None) — the same columns a
+    :class:`insr.fluids.FluidStepper` run reports."""
+    from insr.reference.fluid_grid import cell_velocity, divergence, evaluation_points, vorticity
+
+    def observe(g: GridState, t) -> dict:
+        w = vorticity(g)
+        w_cells = 0.25 * (w[1:, 1:] + w[:-1, 1:] + w[1:, :-1] + w[:-1, :-1])
+        ref = None
+        if exact_velocity is not None:
+            ref = exact_velocity(evaluation_points(g.n).reshape(-1, 2), float(t))
+        elif reference is not None:
+            r = reference(float(t))
+            ref = None if r is None else r["u"]
+        return flow_metrics(cell_velocity(g), divergence(g), w_cells, 4.0, ref)
+
+    return observe
 
 
 class FEMStepper:
