@@ -241,11 +241,13 @@ def test_every_paper_example_runs_at_tiny_sizes(tmp_path):
     assert beyond and beyond[0]["error"] is not None and "gauss4" in beyond[0]["method"]
     assert "| ours, beyond the paper |" in md
     # the paper's network size through the matrix-free LM (a stand-in size in the tiny profile)
-    rows = json.loads((tmp_path / "elastic_collide_2d" / "result.json").read_text())["rows"]
-    paper_net = [r for r in rows if "matrix-free" in r["method"]]
-    assert paper_net and paper_net[0]["error"] is not None and paper_net[0]["error"] < 1.0
-    fem_net = [r for r in rows if "same memory as the paper's network" in r["method"]]
-    assert fem_net and abs(fem_net[0]["state_bytes"] - paper_net[0]["state_bytes"]) < 0.2 * paper_net[0]["state_bytes"]
+    for name in ("elastic_collide_2d", "elastic_stretch"):
+        rows = json.loads((tmp_path / name / "result.json").read_text())["rows"]
+        paper_net = [r for r in rows if "matrix-free" in r["method"]]
+        assert paper_net and paper_net[0]["error"] is not None and paper_net[0]["error"] < 1.0, name
+        fem_net = [r for r in rows if "same memory as the paper's network" in r["method"]]
+        nbytes = paper_net[0]["state_bytes"]
+        assert fem_net and abs(fem_net[0]["state_bytes"] - nbytes) < 0.2 * nbytes, name
 
 
 @pytest.mark.slow  # ~20-80 s: keeps the default suite under 10 min on 2 cores

@@ -77,11 +77,18 @@ def siren_params(in_dim: int, out_dim: int, width: int, depth: int) -> int:
 
 
 def table_params(table: dict, in_dim: int, out_dim: int) -> int:
-    """Parameter count of the network a config table builds: a SIREN, or a Fourier-feature MLP
-    (``kind = "fourier"``, whose first layer reads the 2·features embedding)."""
+    """Parameter count of the network a config table builds: a SIREN, a Fourier-feature MLP
+    (``kind = "fourier"``, whose first layer reads the 2·features embedding) or a multiresolution
+    grid (``kind = "grid"``: its tables and MLP)."""
     w, depth = int(table["width"]), int(table["depth"])
     if table.get("kind", "siren") == "fourier":
         return siren_params(2 * int(table["features"]), out_dim, w, depth)
+    if table.get("kind", "siren") == "grid":
+        from insr.fields.multires_grid import multires_param_count
+
+        return multires_param_count(in_dim, out_dim, w, depth, levels=int(table["grid_levels"]),
+                                    features=int(table["grid_features"]), base=int(table["grid_base"]),
+                                    growth=float(table["grid_growth"]), table_size=int(table["grid_table"]))
     return siren_params(in_dim, out_dim, w, depth)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 
 from insr.config import ConfigError
-from insr.fields import FourierFeatures, Periodic, Siren
+from insr.fields import FourierFeatures, MultiresGrid, Periodic, Siren
 from insr.geometry import Interval, Sampler
 from insr.integrators import BDF2, RK4, SSPRK3, ExplicitEuler, GaussLegendre4, Heun, ImplicitEuler, Midpoint
 from insr.problems import Advection1D, AllenCahn1D, Heat1D, Heat2DPeriodic
@@ -26,14 +26,18 @@ INTEGRATORS = {"explicit_euler": ExplicitEuler, "implicit_euler": ImplicitEuler,
                "bdf2": BDF2}
 
 
-# The field family and its own settings: ``kind`` = "siren" (omega0, fast_sine) or "fourier"
-# (features, sigma, encoding: :class:`~insr.fields.FourierFeatures`); width, depth, precision
-# apply to both.  Every single-field scenario's ``field`` table has all of these keys.
-FIELD_KIND_DEFAULTS = {"kind": "siren", "features": 32, "sigma": 1.0, "encoding": "gaussian"}
+# The field family and its own settings: ``kind`` = "siren" (omega0, fast_sine), "fourier"
+# (features, sigma, encoding: :class:`~insr.fields.FourierFeatures`) or "grid" (grid_levels,
+# grid_features, grid_base, grid_growth, grid_table, grid_interpolation:
+# :class:`~insr.fields.MultiresGrid`); width, depth, precision apply to all (the MLP after the
+# encoding).  Every single-field scenario's ``field`` table has all of these keys.
+FIELD_KIND_DEFAULTS = {"kind": "siren", "features": 32, "sigma": 1.0, "encoding": "gaussian",
+                       "grid_levels": 8, "grid_features": 2, "grid_base": 8, "grid_growth": 1.5, "grid_table": 4096,
+                       "grid_interpolation": "cubic"}
 
 
 def _field(problem, cfg, periodic: bool):
-    """The network of ``cfg["field"]`` (a SIREN or a Fourier-feature MLP); behind a
+    """The network of ``cfg["field"]`` (a SIREN, a Fourier-feature MLP or a multiresolution grid); behind a
     :class:`Periodic` embedding of every axis when ``periodic`` (the box's side lengths are
     the periods)."""
     f = cfg["field"]
@@ -41,7 +45,14 @@ def _field(problem, cfg, periodic: bool):
     in_dim = Periodic.embedded_dim(dim, range(dim)) if periodic else dim
     key, dtype = jax.random.PRNGKey(cfg["seed"]), f.get("precision", "float32")
     try:
-        if f.get("kind", "siren") == "fourier":
+        if f.get("kind", "siren") == "grid":
+            # the encoding's box: the domain, or the [−1, 1] range of each cos/sin of a periodic embedding
+            lo, hi = ((-1.0,) * in_dim, (1.0,) * in_dim) if periodic else (problem.domain.lo, problem.domain.hi)
+            net = MultiresGrid(in_dim, problem.out_dim, f["width"], f["depth"], lo=lo, hi=hi, levels=f["grid_levels"],
+                               features=f["grid_features"], base=f["grid_base"], growth=f["grid_growth"],
+                               table_size=f["grid_table"], interpolation=f["grid_interpolation"], dtype=dtype,
+                               key=key)
+        elif f.get("kind", "siren") == "fourier":
             net = FourierFeatures(in_dim, problem.out_dim, f["width"], f["depth"], features=f["features"],
                                   sigma=f["sigma"], encoding=f["encoding"], dtype=dtype, key=key)
         else:

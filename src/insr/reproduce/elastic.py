@@ -40,14 +40,15 @@ def run_stretch(ctx: Context) -> list[dict]:
                    state_bytes=r.state_bytes, series=f"FEM ({'crossed' if crossed else 'one diagonal'})",
                    note=f"{r.mesh.n_points} nodes, Newton {'converged' if r.converged else 'NOT converged'}")
 
-    def ours(width, run_id, kind):
+    def ours(width, run_id, kind, label=None, update=None):
         def compute():
-            st, traj, cfg = run_scenario(ctx, run_id, "elastic_stretch_2d",
-                                         {"samples": z["samples"], "field": {"width": width}}, outputs=kind == "ours")
+            upd = update or {"samples": z["samples"], "field": {"width": width}}
+            st, traj, cfg = run_scenario(ctx, run_id, "elastic_stretch_2d", upd, outputs=kind == "ours")
             err = deformation_error(st.evaluate(traj.final_state, pts.astype(np.float32), traj.ts[-1]), ref, pts)
             wall, _ = run_wall(traj)
             its = sum(r["iterations"] for r in traj.metrics[1:])
-            return row(f"ours, SIREN width {width}, LM", kind, error=err, wall_s=wall, state_bytes=st.state_bytes(),
+            name = (label or f"ours, SIREN width {width}, LM").format(params=st.num_params)
+            return row(name, kind, error=err, wall_s=wall, state_bytes=st.state_bytes(),
                        series="ours (LM)", note=f"{its} LM iterations over {cfg['steps']} load steps; error "
                        f"evaluated from {ctx.rel(ctx.out / run_id / 'fields')}", **run_timing(traj))
         return ctx.cached(run_id, compute)
@@ -62,6 +63,20 @@ def run_stretch(ctx: Context) -> list[dict]:
             rows.append(ours(w, f"ours_width{w}", "sweep"))
     for n in z["fem_sweep"]:
         rows.append(ctx.cached(f"fem_crossed{n}", lambda n=n: fem_row(n, True, "sweep", f"FEM P1, crossed n={n}")))
+    if "paper_net" in z:
+        # The paper's network and point count (matrix-free LM: dense LM's P×P matrices are
+        # gigabytes at this size), and the crossed FEM mesh with the same bytes beside it.
+        from insr.cli import siren_params
+
+        w, d, npts = z["paper_net"]
+        upd = {"samples": npts, "field": {"width": w, "depth": d},
+               "lm": {"linear_solver": "cg", "cg_curvature_fraction": 0.25}}
+        rows.append(ours(w, "ours_paper_net", "sweep", f"ours, the paper's network size ({d}×{w} SIREN, "
+                         f"{{params}} params, {npts:,} points), matrix-free LM", upd))
+        target = 4 * siren_params(2, 2, w, d)
+        res = min(range(1, 400), key=lambda k: abs(8 * ((k + 1) ** 2 + k * k) - target))
+        rows.append(ctx.cached(f"fem_paper_net_memory{res}", lambda: fem_row(
+            res, True, "sweep", f"FEM P1, crossed n={res}, same memory as the paper's network")))
     return rows
 
 
@@ -193,10 +208,14 @@ STRETCH = Example(
     # horizon: full load (the scenario ramps the handles over t ∈ [0, 4])
     paper=(PaperRow("ours (Adam)", 8.82e-2, "-", "same as FEM", kind="ours", horizon=4.0),
            PaperRow("FEM, same memory", 1.99e-1, "-", "same as ours", kind="same-memory", horizon=4.0)),
-    sizes={"full": {"reference": 64, "samples": 5000, "widths": [16, 24, 32], "fem_sweep": [8, 12, 24, 32]},
-           "quick": {"reference": 32, "samples": 5000, "widths": [24], "fem_sweep": [8, 12, 24]},
-           "tiny": {"reference": 8, "samples": 200, "widths": [24], "fem_sweep": [4]}},
-    estimate_s={"full": 400, "quick": 150, "tiny": 40},  # ~twice the 2,500-point times
+    # paper_net: (width, depth, points) of the paper's network row (measured 2026-12-03: 220 s for
+    # the 4 load steps with 2 other jobs on the cores; tiny: a stand-in size on the same path).
+    sizes={"full": {"reference": 64, "samples": 5000, "widths": [16, 24, 32], "fem_sweep": [8, 12, 24, 32],
+                    "paper_net": (68, 3, 10000)},
+           "quick": {"reference": 32, "samples": 5000, "widths": [24], "fem_sweep": [8, 12, 24],
+                     "paper_net": (68, 3, 10000)},
+           "tiny": {"reference": 8, "samples": 200, "widths": [24], "fem_sweep": [4], "paper_net": (8, 1, 64)}},
+    estimate_s={"full": 600, "quick": 350, "tiny": 45},  # ~twice the 2,500-point times
     run=run_stretch,
     benchmark="cd benchmarks && python elastic_stretch.py",
 )
