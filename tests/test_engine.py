@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import insr
+import insr.engine
 from insr.engine import Engine, FieldSet, Stage, StageLog, judged_initial_fit, relative_l2, step_info
 from insr.fields import Siren
 from insr.geometry import Interval, Sampler
@@ -143,3 +144,15 @@ def test_every_neural_stepper_is_an_engine():
 
     assert all(issubclass(cls, Engine) for cls in (FieldStepper, FluidStepper, ElasticStepper))
     assert eqx.is_array(jnp.zeros(1))  # (equinox imported for the modules above)
+
+
+def test_the_old_import_paths_and_attributes_still_work():
+    from insr.fluids import stepper as fluid_stepper
+    from insr.viz import fluids as viz_fluids
+
+    assert fluid_stepper.write_fluid_outputs is viz_fluids.write_fluid_outputs
+    assert fluid_stepper.field_images is viz_fluids.field_images
+    from insr.stepper import relative_l2 as r1
+    from insr.stepper import retry_solver as s1
+
+    assert r1 is relative_l2 and s1 is insr.engine.retry_solver

@@ -11,7 +11,13 @@ import math
 
 import numpy as np
 
-__all__ = ["error_metrics", "flow_metrics"]
+__all__ = ["error_metrics", "flow_metrics", "relative_l2"]
+
+
+def relative_l2(values, target) -> float:
+    """‖values − target‖ / ‖target‖ over all points and channels (‖target‖ floored at 1e-30)."""
+    values, target = np.asarray(values, np.float64), np.asarray(target, np.float64)
+    return float(np.sqrt(np.sum((values - target) ** 2) / max(np.sum(target**2), 1e-30)))
 
 
 def error_metrics(values, target) -> dict:

@@ -269,7 +269,9 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
             elapsed = time.perf_counter() - t0
             wall += elapsed
             # the loop's own judgement (a loss jump) beside the stepper's (e.g. "overfit")
-            flags = [_loss_flag(rows, float(info.get("loss", np.nan)), jump_factor, history), info.get("flag", "")]
+            # (a step that reports no loss, e.g. a direct or Newton reference step, is not judged)
+            jump = _loss_flag(rows, float(info["loss"]), jump_factor, history) if "loss" in info else ""
+            flags = [jump, info.get("flag", "")]
             flag = "+".join(f for f in flags if f)
             row = {"step": n + 1, "t": t, **info, "flag": flag, "step_time": elapsed, "wall_time": wall,
                    **stepper.metrics(state, t)}

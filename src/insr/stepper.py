@@ -3,8 +3,10 @@
 A stepper owns the fields, the residual blocks and the per-step solver; the time
 loop in :mod:`insr.simulate` owns time, checkpoints, metrics and progress.  Any
 object with the methods of :class:`Stepper` can be simulated; the neural ones are
-:class:`insr.engine.Engine` s: :class:`FieldStepper` here (∂u/∂t = L(u), one network,
-:class:`EvolutionScheme`), the fluid and (still on its own machinery) elasticity steppers.
+:class:`insr.engine.Engine` s — :class:`FieldStepper` here (∂u/∂t = L(u), one network,
+:class:`EvolutionScheme`), :class:`insr.fluids.FluidStepper` and
+:class:`insr.elasticity.ElasticStepper` — and the classical reference solvers have theirs
+in :mod:`insr.reference.steppers`.
 
 The state is a dict of parameter pytrees (arrays only), so that it can be
 checkpointed leaf by leaf.
@@ -30,6 +32,9 @@ __all__ = ["EvolutionScheme", "FieldStepper", "Stepper", "relative_l2", "retry_s
 
 
 class Stepper(Protocol):
+    """What :func:`insr.simulate.simulate` advances.  Optional: ``needs_key = False`` for a
+    deterministic stepper (it is then given ``None`` instead of a PRNG key per step)."""
+
     channel_names: tuple[str, ...]
     dim: int
 
@@ -39,12 +44,6 @@ class Stepper(Protocol):
     def evaluate(self, state: dict, points, t: float) -> np.ndarray: ...
     def metrics(self, state: dict, t: float) -> dict: ...
     def state_bytes(self) -> int: ...
-
-
-def _time(t) -> jax.Array:
-    """A time or step size as a JAX scalar of the default float type: float32, or float64 under
-    ``jax_enable_x64`` (a float64 run must not round Δt to float32)."""
-    return jnp.asarray(t, dtype=jnp.result_type(float))
 
 
 class EvolutionScheme:
@@ -256,7 +255,8 @@ class FieldStepper(Engine):
         """Relative L2 error of the field (weights ``params``) against the initial condition on held-out points."""
         x = self._error_points
         target = jax.vmap(self.problem.initial_condition)(x).reshape(x.shape[0], -1)
-        return relative_l2(self.evaluate({"u": params}, x), target)
+        state = {"u": params, "u_prev": params}  # the state's structure: the compiled evaluation is reused
+        return relative_l2(self.evaluate(state, x), target)
 
     def field_of(self, state) -> eqx.Module:
         """The field (network module) held by ``state``: call it, differentiate it."""
@@ -280,4 +280,4 @@ class FieldStepper(Engine):
         return None
 
     def exact(self, points, t):
-        return np.asarray(self._exact(jnp.asarray(points, self._dtype), _time(t)))
+        return np.asarray(self._exact(jnp.asarray(points, self._dtype), self.time(t)))

@@ -396,13 +396,10 @@ class ElasticStepper(Engine):
         self.extrapolate = bool(extrapolate)
         if int(rounds) < 1:
             raise ValueError(f"rounds must be ≥ 1, got {rounds!r}")
-        self.rounds = int(rounds)
         if not rounds_rtol > 0:
             raise ValueError(f"rounds_rtol must be > 0, got {rounds_rtol!r}")
-        self.rounds_rtol = float(rounds_rtol)
         if not overfit_factor > 1:
             raise ValueError(f"overfit_factor must be > 1, got {overfit_factor!r}")
-        self.overfit_factor = float(overfit_factor)
         b = np.zeros(d) if gravity is None else np.asarray(gravity, np.float64)
         if b.shape != (d,) or not np.all(np.isfinite(b)):
             raise ValueError(f"gravity must be {d} finite numbers, got {gravity!r}")
@@ -449,8 +446,8 @@ class ElasticStepper(Engine):
             fields, rest, material, solver, gravity=b, contacts=self.contacts,
             penalty_handles=() if self._exact else self.handles, has_handles=bool(self.handles),
             handle_stiffness=self.handle_stiffness, handle_samples=handle_samples, quasi_static=self.quasi_static,
-            samples=samples, sampling=sampling, extrapolate=self.extrapolate, rounds=self.rounds,
-            rounds_rtol=self.rounds_rtol, overfit_factor=self.overfit_factor, predictor=predictor)
+            samples=samples, sampling=sampling, extrapolate=self.extrapolate, rounds=rounds,
+            rounds_rtol=rounds_rtol, overfit_factor=overfit_factor, predictor=predictor)
         super().__init__(fields, scheme, init_solver=solver, init_error=None, init_tolerance=1.0,
                          channels=[("phi", d)], channel_names=self.channel_names,
                          observers=(self.energy_metrics,), time_dtype=jnp.float32)
@@ -514,6 +511,19 @@ class ElasticStepper(Engine):
             return g, lambda x: (x[a] - p0) * (p1 - x[a]) / (half * half)
         raise ValueError("exact Dirichlet handles support one plane or two parallel planes "
                          "(same axis, different positions); use dirichlet='penalty' for others")
+
+    # ---- settings the scheme holds (read-only here: the scheme uses them) ----------------
+    @property
+    def rounds(self) -> int:
+        return self.scheme.rounds
+
+    @property
+    def rounds_rtol(self) -> float:
+        return self.scheme.rounds_rtol
+
+    @property
+    def overfit_factor(self) -> float:
+        return self.scheme.overfit_factor
 
     # ---- protocol (the rest is the engine's) -------------------------------------------
     def state_bytes(self) -> int:

@@ -10,7 +10,7 @@ read into, evaluation, the per-step report (:func:`step_info`) and the metrics o
 Where to add what:
 
 * a PDE of the form ∂u/∂t = L(u): an :class:`insr.problems.EvolutionProblem` (its scheme is
-  :class:`insr.stepper.ResidualScheme` and friends);
+  :class:`insr.stepper.EvolutionScheme` and friends);
 * a new scheme (a splitting, a multi-field system): a class with ``initial`` and ``step``
   (see :class:`Scheme`) that runs :class:`Stage` s; :class:`insr.fluids.stepper.ChorinScheme`
   is the worked example with three networks and four sub-solves;

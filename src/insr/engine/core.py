@@ -11,6 +11,7 @@ import numpy as np
 
 from insr.engine.fields import FieldSet
 from insr.engine.stage import step_info
+from insr.observers import relative_l2  # noqa: F401  (re-exported: insr.engine.relative_l2)
 
 
 class Scheme(Protocol):
@@ -80,12 +81,6 @@ def retry_solver(solver):
         return dataclasses.replace(solver, tau=max(solver.tau, 1e-3), geodesic=solver.geodesic or 0.75,
                                    max_iters=2 * solver.max_iters)
     return solver
-
-
-def relative_l2(values, target) -> float:
-    """‖values − target‖ / ‖target‖ over all points and channels (‖target‖ floored at 1e-30)."""
-    values, target = np.asarray(values, np.float64), np.asarray(target, np.float64)
-    return float(np.sqrt(np.sum((values - target) ** 2) / max(np.sum(target**2), 1e-30)))
 
 
 def _check_tolerance(value) -> float:
@@ -168,10 +163,14 @@ class Engine:
             return {"iterations": 0, "loss_initial": 0.0, "loss": 0.0, "converged": True}
         return step_info(stats, getattr(self.scheme, "main", None), getattr(self.scheme, "converged", None))
 
-    def initial_state(self, key):
+    def initial_state(self, key=None):
+        """The state at t = 0 and its report (``key``: the fit's points; may be None only for a
+        scheme whose initial state is exact, ``init_error=None``)."""
         if self._init_error is None:
-            state, stats = self._fit(self._template, key)
+            state, stats = self._fit(self._template, jax.random.PRNGKey(0) if key is None else key)
             return state, self.info(stats)
+        if key is None:
+            raise ValueError("initial_state: the initial fit draws points: give a PRNG key")
 
         def attempt(fit):
             def run(k):

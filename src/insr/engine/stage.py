@@ -47,9 +47,6 @@ class StageLog:
         self.stats[stage.name] = stats
         return params
 
-    def record(self, name: str, stats: SolveStats) -> None:
-        self.stats[name] = stats
-
 
 def step_info(stats: Mapping[str, SolveStats], main: str | None = None,
               converged: Callable[[dict], bool] | None = None) -> dict:

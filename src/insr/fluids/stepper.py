@@ -83,7 +83,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from insr.engine import Engine, FieldSet, Stage, StageLog, relative_l2
+from insr.engine import Engine, FieldSet, Stage, StageLog, relative_l2, retry_solver  # noqa: F401  (re-exported)
 from insr.geometry import Box, Sampler
 from insr.observers import flow_metrics
 from insr.operators import laplacian
@@ -486,15 +486,14 @@ class FluidStepper(Engine):
             raise ValueError(f"substep_rtol must be in (0, 1], got {substep_rtol!r}")
 
         self.domain, self.nu, self.walls, self.backtrace = domain, float(nu), walls, backtrace
+        # (``self.scheme`` is the engine's scheme object, a ChorinScheme; its name is scheme_name)
         self.advection, self.scheme_name = advection, scheme
-        self.fit_advection = advection == "fit" or self.nu > 0
         self.solver = solver
         self.pressure_solver = pressure_solver or solver
         self.has_density = density is not None
         self.dim = 2
         self.exact_velocity, self.exact_pressure, self.reference = exact_velocity, exact_pressure, reference
         self.velocity0, self.density0 = velocity0, density0
-        self.substep_rtol = float(substep_rtol)
         if boundary_sampler is None:
             nb = max(8, int(2 * np.sqrt(sampler.n)))
             boundary_sampler = lambda key: domain.boundary_points(key, nb)
@@ -513,6 +512,11 @@ class FluidStepper(Engine):
                          channel_names=("u", "v", "p", "rho") if self.has_density else ("u", "v", "p"),
                          observers=(self.flow_metrics,), time_dtype=jnp.float32)
         self._vel = chorin._vel
+        # the sub-steps' residual blocks, as before the engine (read-only: the scheme owns them)
+        self.advection_blocks, self.pressure_blocks = chorin.advection_blocks, chorin.pressure_blocks
+        self.projection_blocks = chorin.projection_blocks
+        if self.has_density:
+            self.density_blocks = chorin.density_blocks
         self._project = jax.jit(chorin.project, static_argnums=(1,))
         self._diagnostics = jax.jit(self._diagnostics_impl)
         self.eval_resolution = int(eval_resolution)
@@ -520,6 +524,20 @@ class FluidStepper(Engine):
         # they equal insr.reference.fluid_grid.evaluation_points(r)).
         self._eval_points = self.domain.cell_centres(self.eval_resolution)
         self._eval_points_j = jnp.asarray(self._eval_points)
+
+    @property
+    def substep_rtol(self) -> float:
+        """The sub-solves' tolerance (held by the scheme, which judges them)."""
+        return self.scheme.substep_rtol
+
+    @property
+    def fit_advection(self) -> bool:
+        """Whether the advected velocity is fitted (``advection="fit"`` or ν > 0) or composed."""
+        return self.scheme.fit_advection
+
+    def state_bytes(self) -> int:
+        """Parameters × 4 bytes (float32), velocity + pressure (+ density) networks."""
+        return 4 * self.num_params
 
     def initial_fit_error(self, state) -> float:
         """Largest relative L2 error of the velocity (and density) fit against the initial
@@ -583,3 +601,12 @@ class FluidStepper(Engine):
         from insr.viz.fluids import write_fluid_outputs
 
         return write_fluid_outputs(self, traj, Path(run_dir), (cfg or {}).get("plot_times") or None)
+
+
+# The figures moved to insr.viz.fluids; importable from here as before.
+def __getattr__(name):
+    if name in ("field_images", "write_fluid_outputs", "write_fluid_paraview"):
+        import insr.viz.fluids
+
+        return getattr(insr.viz.fluids, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -714,8 +714,7 @@ class GridEuler2D:
         # The one time loop (insr.simulate): no run directory, no progress, no metrics.
         traj = simulate(stepper, dt=dt, steps=steps, key=jax.random.PRNGKey(0),
                         saveat=SaveAt(every=save_every or max(steps, 1)))
-        t0 = u0_fn.t if isinstance(u0_fn, GridState) else 0.0
-        states = [stepper.grid_state(s, t0 + t) for s, t in zip(traj.states, traj.ts)]
+        states = [stepper.grid_state(s, t) for s, t in zip(traj.states, traj.ts)]
         wall = traj.metrics[-1]["wall_time"] - traj.metrics[0]["wall_time"]
         return GridEulerResult(
             times=np.array([s.t for s in states]),

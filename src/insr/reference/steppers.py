@@ -1,11 +1,15 @@
 """The classical reference solvers behind the stepper protocol (:class:`insr.stepper.Stepper`).
 
 :func:`insr.simulate.simulate` is the one time loop of the package: wrapped here, the MAC-grid
-fluid solver and the P1 FEM elasticity solver run through it too, so they get the same progress
-bar, atomic checkpoints, resume, ``metrics.csv`` and saved states as the neural runs
-(``GridEuler2D.run`` and ``ElasticFEM.simulate`` are thin calls of it).  Their states are
-dicts of float64 NumPy arrays; their steps report no solver iterations (a grid step is direct)
-or the Newton solve's (FEM).
+fluid solver, the P1 FEM elasticity solver (dynamic and load-stepped), the finite-difference
+advection scheme and the ETDRK4 spectral solver run through it too, so they get the same
+progress bar, atomic checkpoints, resume, ``metrics.csv`` and saved states as the neural runs
+(``GridEuler2D.run``, ``ElasticFEM.simulate``, ``stretch_benchmark_2d``,
+``advection_fd_midpoint`` and ``etdrk4`` are thin calls of it).  Their states are dicts of
+NumPy arrays (float64; complex128 Fourier coefficients for the spectral solver); they are
+deterministic (``needs_key = False``: simulate derives no keys for them); their steps report
+no solver iterations (direct steps) or the Newton solve's (FEM, without a ``loss``: the loop's
+loss-jump judge does not apply).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class GridFluidStepper:
         self.solver, self.velocity0, self.density0 = solver, velocity0, density0
         self.observers = tuple(observers)
         given = velocity0 if isinstance(velocity0, GridState) else None
+        self.t0 = given.t if given is not None else 0.0  # simulate's clock starts at 0: t = t0 + its t
         self.has_density = density0 is not None or (given is not None and given.density is not None)
         self.channel_names = ("u", "v", "p", "rho") if self.has_density else ("u", "v", "p")
         n = solver.n
@@ -72,8 +77,9 @@ class GridFluidStepper:
         return out
 
     def grid_state(self, state: dict, t: float) -> GridState:
+        """The :class:`GridState` of ``state`` at simulate's time ``t`` (its own time t0 + t)."""
         return GridState(np.asarray(state["ux"]), np.asarray(state["uy"]), np.asarray(state["p"]),
-                         None if "rho" not in state else np.asarray(state["rho"]), float(t))
+                         None if "rho" not in state else np.asarray(state["rho"]), self.t0 + float(t))
 
     def initial_state(self, key=None):
         if isinstance(self.velocity0, GridState):
@@ -172,7 +178,10 @@ class FEMStepper:
         x, x_prev = np.asarray(state["x"], np.float64), np.asarray(state["x_prev"], np.float64)
         if np.isnan(x_prev).any():
             x_prev = x - dt * self.v0
-        fp = None if self.fixed_positions is None else self.fixed_positions(float(t) + float(dt))
+        # the prescribed positions at (n + 1)·Δt, computed as the step loop always did (t is
+        # simulate's rounded n·Δt; t + Δt can differ from (n + 1)·Δt in the last bit)
+        n = round(float(t) / float(dt))
+        fp = None if self.fixed_positions is None else self.fixed_positions((n + 1) * float(dt))
         if self.quasi_static:
             guess = x if self.predictor is None else np.asarray(self.predictor(x, float(t), float(dt)), np.float64)
             x_new, info = self.fem.solve_static(x0=guess, fixed_positions=fp)
