@@ -7,6 +7,7 @@ import functools
 
 import jax
 import numpy as np
+import pytest
 
 import insr
 from insr.geometry.mesh import rectangle_mesh
@@ -85,3 +86,39 @@ def test_grid_and_neural_fluid_runs_report_the_same_metrics_by_the_same_formulas
     assert neural_keys <= set(last)
     # the neural stepper's metrics come from the same function: same keys
     assert "flow_metrics" in FluidStepper.flow_metrics.__code__.co_names
+
+
+def test_fem_and_neural_elastic_runs_report_the_same_body_metrics():
+    """Free fall onto a plane from rest: the FEM (lumped nodal quadrature) and the neural stepper
+    (volume quadrature) report centre of mass, energies and the gap by the same formulas
+    (insr.observers.body_metrics), and both follow the discrete ballistic path."""
+    from insr.elasticity import ElasticStepper
+    from insr.fields import Siren
+    from insr.geometry.rest_shape import RestShape
+    from insr.physics.elastic_energy import PlaneContact
+    from insr.physics.materials import Material
+    from insr.reference.steppers import fem_body_observer
+    from insr.solvers import LevenbergMarquardt
+
+    g, dt, floor = 9.8, 0.1, PlaneContact((0.0, 1.0), -2.0, 1e4)
+    rest = RestShape.from_box((-0.5, 0.0), (0.5, 1.0))
+    mat = Material("arap", 200.0, 150.0, 1.0)
+    neural = ElasticStepper(Siren(2, 2, 8, 1, omega0=5.0, key=jax.random.PRNGKey(0)), rest, mat,
+                            LevenbergMarquardt(max_iters=8), gravity=(0.0, -g), contacts=[floor], samples=200)
+    fem = ElasticFEM(rectangle_mesh((-0.5, 0.0), (0.5, 1.0), 6), 150.0, 200.0, density=1.0, gravity=(0.0, -g),
+                     contacts=[floor])
+    a = insr.simulate(neural, dt=dt, steps=2, key=jax.random.PRNGKey(1)).metrics
+    b = insr.simulate(FEMStepper(fem, observers=[fem_body_observer(fem)]), dt=dt, steps=2,
+                      key=jax.random.PRNGKey(1)).metrics
+    keys = {"com_x", "com_y", "kinetic_energy", "elastic_energy", "gravity_energy", "contact_energy", "min_gap",
+            "max_penetration", "total_energy"}
+    assert keys <= set(a[-1]) and keys <= set(b[-1])
+    for ra, rb, n in zip(a, b, range(3)):
+        com = 0.5 - g * dt**2 * n * (n + 1) / 2  # xⁿ = X + Δt²b·n(n+1)/2
+        assert ra["com_y"] == pytest.approx(com, abs=2e-4) and rb["com_y"] == pytest.approx(com, abs=1e-9)
+        v = g * dt * n
+        for r in (ra, rb):
+            assert r["kinetic_energy"] == pytest.approx(0.5 * v * v, rel=2e-3, abs=1e-9)  # ρ = 1, V = 1
+            assert r["gravity_energy"] == pytest.approx(g * r["com_y"], rel=1e-5)
+            assert r["min_gap"] == pytest.approx(2.0 - g * dt**2 * n * (n + 1) / 2, abs=1e-3)
+        assert rb["elastic_energy"] < 1e-12 and ra["elastic_energy"] < 1e-6

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-__all__ = ["error_metrics", "flow_metrics", "relative_l2"]
+__all__ = ["body_metrics", "error_metrics", "flow_metrics", "relative_l2"]
 
 
 def relative_l2(values, target) -> float:
@@ -52,4 +52,36 @@ def flow_metrics(velocity, divergence, vorticity, area: float, ref_velocity=None
         err = u - ref
         out["velocity_mse"] = float(np.mean(err * err))
         out["rel_l2"] = float(np.sqrt(np.sum(err * err) / max(np.sum(ref * ref), 1e-300)))
+    return out
+
+
+def body_metrics(positions, weights, elastic_energy: float, *, density: float, gravity, contacts=(),
+                 speed2=None, gap_points=None) -> dict:
+    """Diagnostics of a deformed elastic body from a quadrature of its rest shape: deformed
+    positions φ_q (n, d) with weights w_q (rest volumes, Σ w_q = V), the squared speeds |v_q|²
+    (None: at rest), and the elastic energy ∫Ψ(F) the solver integrates itself:
+
+    ``com_x``, ``com_y`` [, ``com_z``] = Σ w φ / V; ``kinetic_energy`` ½ρ Σ w |v|²;
+    ``elastic_energy``; ``gravity_energy`` −ρ Σ w b·φ; with obstacles ``contact_energy``
+    Σ w Σ_c e_c(φ), ``min_gap`` = the smallest signed distance −p_c over the positions and
+    ``gap_points`` (e.g. the boundary vertices of the output mesh), ``max_penetration`` =
+    max(0, −min_gap); ``total_energy`` the sum of the energies.  The neural stepper passes its
+    equal-weight volume quadrature, the FEM its lumped nodal volumes.
+    """
+    p = np.asarray(positions, np.float64)
+    w = np.asarray(weights, np.float64).reshape(-1)
+    volume = float(np.sum(w))
+    b = np.asarray(gravity, np.float64)
+    out = {name: float(v) for name, v in zip(("com_x", "com_y", "com_z"), (w @ p) / volume)}
+    out["kinetic_energy"] = 0.0 if speed2 is None else 0.5 * density * float(w @ np.asarray(speed2, np.float64))
+    out["elastic_energy"] = float(elastic_energy)
+    out["gravity_energy"] = -density * float(w @ (p @ b))
+    total = out["kinetic_energy"] + out["elastic_energy"] + out["gravity_energy"]
+    if contacts:
+        out["contact_energy"] = float(w @ sum(np.asarray(c.energy_density(p), np.float64) for c in contacts))
+        total += out["contact_energy"]
+        allp = p if gap_points is None else np.concatenate([p, np.asarray(gap_points, np.float64)])
+        out["min_gap"] = -max(float(np.max(np.asarray(c.penetration(allp)))) for c in contacts)
+        out["max_penetration"] = max(0.0, -out["min_gap"])
+    out["total_energy"] = total
     return out

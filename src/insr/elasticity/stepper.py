@@ -115,6 +115,7 @@ import numpy as np
 # write_elastic_outputs`` keeps working.
 from insr.engine import Engine, FieldSet
 from insr.geometry.rest_shape import RestShape
+from insr.observers import body_metrics
 from insr.physics.elastic_energy import PlaneContact, SphereContact
 from insr.physics.handles import PlaneHandle
 from insr.physics.materials import ENERGIES, Material
@@ -454,14 +455,12 @@ class ElasticStepper(Engine):
         self.params0, self.static = fields.template["phi"], fields.static["phi"]
         self._phi = phi = fields.fn("phi")
         self._lg = jax.jit(scheme.loss_grad)
-        rho, bj = material.density, jnp.asarray(b, jnp.float32)
         contacts_ = self.contacts
         mat = material
 
         # ---- metrics ------------------------------------------------------------------
         self._quad = jnp.asarray(rest.quadrature(metric_points))
         self._bnodes = jnp.asarray(rest.mesh.points[rest.boundary_nodes], jnp.float32)
-        V = rest.volume
 
         def diagnostics(params, prev, dt_prev, t):
             xq = self._quad
@@ -475,17 +474,8 @@ class ElasticStepper(Engine):
             old = jax.vmap(lambda y: phi(prev, y, t - dt_prev))(xq)
             v2 = jnp.where(dt_prev > 0, jnp.sum((p - old) ** 2, axis=1) / jnp.where(dt_prev > 0, dt_prev, 1.0) ** 2,
                            0.0)
-            out = {"com": jnp.mean(p, axis=0),
-                   "kinetic_energy": 0.5 * rho * V * jnp.mean(v2),
-                   "elastic_energy": V * jnp.mean(psi),
-                   "gravity_energy": -rho * V * jnp.mean(p @ bj)}
-            if contacts_:
-                pb = jax.vmap(lambda y: phi(params, y, t))(self._bnodes)
-                allp = jnp.concatenate([p, pb])
-                pen = jnp.stack([c.penetration(allp) for c in contacts_])
-                out["contact_energy"] = V * jnp.mean(sum(c.energy_density(p) for c in contacts_))
-                out["min_gap"] = -jnp.max(pen)
-            return out
+            pb = jax.vmap(lambda y: phi(params, y, t))(self._bnodes) if contacts_ else None
+            return p, psi, v2, pb
 
         self._diagnostics = jax.jit(diagnostics)
 
@@ -542,19 +532,15 @@ class ElasticStepper(Engine):
         return super().step(state, t, dt, key)
 
     def energy_metrics(self, state, t) -> dict:
-        """See the module docstring for definitions."""
-        m = self._diagnostics(state["phi"], state["phi_prev"], state["dt"], jnp.float32(t))
-        out = {name: float(v) for name, v in zip(("com_x", "com_y", "com_z"), np.asarray(m["com"]))}
-        for k in ("kinetic_energy", "elastic_energy", "gravity_energy"):
-            out[k] = float(m[k])
-        total = out["kinetic_energy"] + out["elastic_energy"] + out["gravity_energy"]
-        if self.contacts:
-            out["contact_energy"] = float(m["contact_energy"])
-            total += out["contact_energy"]
-            out["min_gap"] = float(m["min_gap"])
-            out["max_penetration"] = max(0.0, -out["min_gap"])
-        out["total_energy"] = total
-        return out
+        """See the module docstring for definitions (:func:`insr.observers.body_metrics` on the
+        equal-weight quadrature of the rest shape, as the FEM reference's observer uses it on its
+        lumped nodal volumes)."""
+        p, psi, v2, pb = (None if a is None else np.asarray(a, np.float64) for a in
+                          self._diagnostics(state["phi"], state["phi_prev"], state["dt"], jnp.float32(t)))
+        volume = self.rest.volume
+        weights = np.full(p.shape[0], volume / p.shape[0])
+        return body_metrics(p, weights, volume * float(np.mean(psi)), density=self.material.density,
+                            gravity=self.gravity, contacts=self.contacts, speed2=v2, gap_points=pb)
     def loss_grad(self, params, state, t, dt, key):
         """(step objective, its gradient pytree) at ``params`` for the step from ``state`` at
         time ``t`` with step ``dt``, on the points that ``key`` draws (the same points

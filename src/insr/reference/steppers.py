@@ -19,13 +19,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from insr.observers import flow_metrics
+from insr.observers import body_metrics, flow_metrics
 from insr.reference.advection_fd import midpoint_matrix, midpoint_step
 from insr.reference.fem_elastic import ElasticFEM, NewtonInfo
 from insr.reference.fluid_grid import GridEuler2D, GridState, sample_density, sample_velocity
 from insr.reference.spectral import PeriodicGrid, etdrk4_coefficients, etdrk4_step
 
-__all__ = ["AdvectionFDStepper", "FEMStepper", "GridFluidStepper", "SpectralStepper", "grid_flow_observer"]
+__all__ = ["AdvectionFDStepper", "FEMStepper", "GridFluidStepper", "SpectralStepper", "fem_body_observer",
+           "grid_flow_observer"]
 
 _DIRECT = {"iterations": 0, "loss_initial": 0.0, "loss": 0.0, "converged": True}
 
@@ -138,13 +139,15 @@ class FEMStepper:
     """:class:`~insr.reference.fem_elastic.ElasticFEM` by implicit Euler, from rest positions ``x0``
     (default: the mesh's) and velocity ``v0`` (x₋₁ = x₀ − Δt·v₀ on the first step).
 
-    The state is ``{"x": xⁿ, "x_prev": xⁿ⁻¹}`` (node positions); ``fixed_positions(t)`` gives the
+    The state is ``{"x": xⁿ, "x_prev": xⁿ⁻¹, "dt": the last step}`` (node positions);
+    ``fixed_positions(t)`` gives the
     prescribed positions at time t.  ``quasi_static=True``: load stepping, each step the static
     equilibrium (:meth:`~insr.reference.fem_elastic.ElasticFEM.solve_static`; "time" is the load
     parameter) from the guess ``predictor(x, t, dt)`` (default: xⁿ).  A step reports the Newton
     solve: every field of its :class:`~insr.reference.fem_elastic.NewtonInfo` (``energy`` its final energy, ``stop`` its
     message, ``newton_seconds`` its wall time; :meth:`newton_info` reads one back from a row).
-    ``observers`` are ``f(x, t) -> dict``.
+    ``observers`` are ``f(state, t) -> dict`` (:func:`fem_body_observer`: the elastic stepper's
+    metrics by the same formulas).
     """
 
     needs_key = False
@@ -158,7 +161,7 @@ class FEMStepper:
         self.v0 = np.zeros_like(self.x0) if v0 is None else np.broadcast_to(np.asarray(v0, np.float64), self.x0.shape)
         self.fixed_positions = fixed_positions
         self.observers = tuple(observers)
-        self._template = {"x": np.zeros_like(self.x0), "x_prev": np.zeros_like(self.x0)}
+        self._template = {"x": np.zeros_like(self.x0), "x_prev": np.zeros_like(self.x0), "dt": np.zeros(())}
 
     def state_template(self) -> dict:
         return self._template
@@ -172,7 +175,7 @@ class FEMStepper:
 
     def initial_state(self, key=None):
         # x_prev is filled in by the first step (it needs Δt): NaN marks "not yet"
-        return {"x": self.x0.copy(), "x_prev": np.full_like(self.x0, np.nan)}, dict(_DIRECT)
+        return {"x": self.x0.copy(), "x_prev": np.full_like(self.x0, np.nan), "dt": np.zeros(())}, dict(_DIRECT)
 
     def step(self, state, t, dt, key=None):
         x, x_prev = np.asarray(state["x"], np.float64), np.asarray(state["x_prev"], np.float64)
@@ -191,7 +194,7 @@ class FEMStepper:
                   "converged": bool(info.converged), "stop": info.message, "grad_norm": float(info.grad_norm),
                   "step_norm": float(info.step_norm), "backtracks": int(info.backtracks),
                   "projected": int(info.projected), "newton_seconds": float(info.seconds)}
-        return {"x": x_new, "x_prev": x}, report
+        return {"x": x_new, "x_prev": x, "dt": np.asarray(float(dt))}, report
 
     @staticmethod
     def newton_info(row: dict) -> NewtonInfo:
@@ -209,8 +212,24 @@ class FEMStepper:
     def metrics(self, state, t) -> dict:
         out: dict = {}
         for observe in self.observers:
-            out.update(observe(np.asarray(state["x"]), t))
+            out.update(observe(state, t))
         return out
+
+
+def fem_body_observer(fem: ElasticFEM) -> Callable:
+    """The metrics of :class:`insr.elasticity.ElasticStepper` (:func:`insr.observers.body_metrics`:
+    centre of mass, kinetic, elastic, gravity and contact energies, gap) for a
+    :class:`FEMStepper` state: lumped nodal volumes as the quadrature, the backward-difference
+    nodal velocity (xⁿ − xⁿ⁻¹)/Δt (0 at t = 0), the elements' ∫Ψ(F)."""
+
+    def observe(state, t) -> dict:
+        x = np.asarray(state["x"], np.float64)
+        dt = float(state["dt"])
+        v2 = None if dt <= 0 else np.sum((x - np.asarray(state["x_prev"])) ** 2, axis=1) / dt**2
+        return body_metrics(x, fem.nodal_volumes, fem.elastic_energy(x), density=fem.density, gravity=fem.gravity,
+                            contacts=fem.contacts, speed2=v2)
+
+    return observe
 
 
 class AdvectionFDStepper:
