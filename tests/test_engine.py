@@ -156,3 +156,17 @@ def test_the_old_import_paths_and_attributes_still_work():
     from insr.stepper import retry_solver as s1
 
     assert r1 is relative_l2 and s1 is insr.engine.retry_solver
+
+
+def test_solvers_declare_their_objective_form_and_their_retry_setting():
+    from insr.engine import retry_solver
+    from insr.solvers import LBFGS, AdamPlateau, MatrixFreeLM
+
+    assert LBFGS.objective == "scalar"
+    assert LevenbergMarquardt.objective == MatrixFreeLM.objective == AdamPlateau.objective == "least_squares"
+    assert AdamPlateau.fresh_points and not LevenbergMarquardt.fresh_points and not MatrixFreeLM.fresh_points
+    for cls in (LevenbergMarquardt, MatrixFreeLM):
+        s = retry_solver(cls(tau=1e-6, max_iters=10))
+        assert (s.tau, s.max_iters, s.geodesic) == (1e-3, 20, 0.75), cls
+    lbfgs = LBFGS()
+    assert retry_solver(lbfgs) is lbfgs  # no sounder setting: retried as it is, on fresh points

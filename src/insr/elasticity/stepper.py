@@ -119,7 +119,6 @@ from insr.observers import body_metrics
 from insr.physics.elastic_energy import PlaneContact, SphereContact
 from insr.physics.handles import PlaneHandle
 from insr.physics.materials import ENERGIES, Material
-from insr.solvers.adam_plateau import AdamPlateau
 from insr.solvers.lbfgs import LBFGS
 from insr.solvers.levenberg_marquardt import sequence_stats
 from insr.solvers.objective import Block, loss_value, sample_blocks
@@ -163,7 +162,8 @@ class VariationalEulerScheme:
                  rounds_rtol: float, overfit_factor: float, predictor: bool):
         self.fields = fields
         self.rounds, self.rounds_rtol, self.overfit_factor = int(rounds), float(rounds_rtol), float(overfit_factor)
-        self.scalar_path = isinstance(solver, LBFGS)
+        # the solver says which form of the step's objective it minimises (no isinstance here)
+        self.scalar_path = getattr(solver, "objective", "least_squares") == "scalar"
         d = rest.dim
         has_gravity = bool(np.any(np.asarray(gravity) != 0))
         rounds = self.rounds
@@ -172,7 +172,7 @@ class VariationalEulerScheme:
         contacts_ = tuple(contacts)
         dynamic = not quasi_static
         mat = material
-        scalar = isinstance(solver, LBFGS)
+        scalar = self.scalar_path
         phi = fields.fn("phi")
 
         def point_terms(params, xt, args):
@@ -221,7 +221,7 @@ class VariationalEulerScheme:
 
         # Adam (the paper's loop) draws fresh points every iteration: its residual computes
         # the target itself from the previous networks carried in args.
-        self._resample = isinstance(solver, AdamPlateau)
+        self._resample = bool(getattr(solver, "fresh_points", False))
 
         def inline_residual(params, x, args):
             t1, dt, cur_p, prev_p, dt_prev, t = args
@@ -416,7 +416,7 @@ class ElasticStepper(Engine):
         if not handle_stiffness > 0:
             raise ValueError(f"handle_stiffness must be > 0, got {handle_stiffness}")
         self.handle_stiffness = float(handle_stiffness)
-        self.scalar_path = isinstance(solver, LBFGS)
+        self.scalar_path = getattr(solver, "objective", "least_squares") == "scalar"
         has_gravity = bool(np.any(b != 0))
         if not self.scalar_path:
             if not material.is_sum_of_squares:

@@ -65,22 +65,13 @@ def judged_initial_fit(fit: Callable, retry: Callable, error_of: Callable[[Any],
 
 
 def retry_solver(solver):
-    """The sounder setting an initial fit that missed its tolerance is retried with.
-
-    For :class:`~insr.solvers.LevenbergMarquardt` (dense or matrix-free): a 1,000× larger
-    first damping (τ ≥ 1e-3: the first steps stay near the initialisation instead of
-    jumping into a curved valley), geodesic acceleration on, and twice the iterations.  Other solvers
-    are retried as they are (with fresh points).
-    """
-    import dataclasses
-
-    from insr.solvers.levenberg_marquardt import LevenbergMarquardt
-    from insr.solvers.matrix_free import MatrixFreeLM
-
-    if isinstance(solver, (LevenbergMarquardt, MatrixFreeLM)):
-        return dataclasses.replace(solver, tau=max(solver.tau, 1e-3), geodesic=solver.geodesic or 0.75,
-                                   max_iters=2 * solver.max_iters)
-    return solver
+    """The sounder setting an initial fit that missed its tolerance is retried with: the
+    solver's own ``sounder()`` when it has one (Levenberg–Marquardt, dense or matrix-free: a
+    1,000× larger first damping, geodesic acceleration on, twice the iterations —
+    :func:`~insr.solvers.levenberg_marquardt.sounder_lm`); other solvers are retried as they
+    are (with fresh points)."""
+    sounder = getattr(solver, "sounder", None)
+    return sounder() if callable(sounder) else solver
 
 
 def _check_tolerance(value) -> float:

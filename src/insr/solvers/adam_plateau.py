@@ -12,6 +12,7 @@ speed-up of the default Levenberg–Marquardt solver can be measured.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +24,11 @@ from insr.solvers.objective import loss_value, sample_blocks
 
 @dataclass(frozen=True)
 class AdamPlateau:
+    # residual blocks, drawing fresh points every iteration (the paper's loop): a scheme whose
+    # residual needs per-point data computed once per draw must compute it inside the residual
+    objective: ClassVar[str] = "least_squares"
+    fresh_points: ClassVar[bool] = True
+
     lr: float = 1e-4
     factor: float = 0.1
     patience: int = 500

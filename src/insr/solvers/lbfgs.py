@@ -10,6 +10,7 @@ least-squares form.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +29,11 @@ class LBFGS:
     ≤ ``gtol``, or when 3 consecutive iterations each decrease the objective by less than
     ``ftol``·max(|f|, |f₀|).  Slower than Levenberg–Marquardt on least-squares objectives:
     use it for stable Neo-Hookean and for quasi-static problems with gravity."""
+
+    # What it minimises (read by the schemes instead of checking the solver's class): a scalar
+    # objective ``minimize(f, params0)``, not residual blocks.
+    objective: ClassVar[str] = "scalar"
+    fresh_points: ClassVar[bool] = False
 
     max_iters: int = 400
     ftol: float = 1e-7

@@ -63,7 +63,7 @@ the cap.  Rejected steps count as iterations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -110,6 +110,17 @@ def sequence_stats(stats: list[SolveStats]) -> SolveStats:
 def stop_reason_name(code) -> str:
     code = int(code)
     return STOP_REASONS[code] if 0 <= code < len(STOP_REASONS) else "unknown"
+
+
+def sounder_lm(solver):
+    """The sounder setting of a Levenberg–Marquardt solver (dense or matrix-free) that an initial
+    fit which missed its tolerance is retried with: a 1,000× larger first damping (τ ≥ 1e-3:
+    the first steps stay near the initialisation instead of jumping into a curved valley),
+    geodesic acceleration on, and twice the iterations."""
+    import dataclasses
+
+    return dataclasses.replace(solver, tau=max(solver.tau, 1e-3), geodesic=solver.geodesic or 0.75,
+                               max_iters=2 * solver.max_iters)
 
 
 def check_lm_settings(solver) -> None:
@@ -188,6 +199,13 @@ class LevenbergMarquardt:
     tolerances that count as convergence; ``tau`` sets the first λ = τ·max diag(JᵀJ);
     ``geodesic`` is the acceptance bound α of the acceleration (0 = plain LM).
     """
+
+    objective: ClassVar[str] = "least_squares"  # residual blocks on points drawn once per solve
+    fresh_points: ClassVar[bool] = False
+
+    def sounder(self):
+        """The retry setting of a missed initial fit (:func:`sounder_lm`)."""
+        return sounder_lm(self)
 
     max_iters: int = 50
     ftol: float = 1e-6

@@ -43,6 +43,7 @@ learning", SIAM J. Optim. 2011).  Each product then costs |S|/N of a full one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -54,6 +55,7 @@ from insr.solvers.levenberg_marquardt import (
     accelerated_step,
     check_lm_settings,
     convergence_reason,
+    sounder_lm,
 )
 from insr.solvers.objective import residual_vector, sample_blocks
 
@@ -131,6 +133,13 @@ class MatrixFreeLM:
     decrease always use every point).
     ``linear_dtype = "float64"`` (with ``jax_enable_x64``) iterates θ and CG in float64.
     """
+
+    objective: ClassVar[str] = "least_squares"
+    fresh_points: ClassVar[bool] = False
+
+    def sounder(self):
+        """The retry setting of a missed initial fit (:func:`~insr.solvers.levenberg_marquardt.sounder_lm`)."""
+        return sounder_lm(self)
 
     max_iters: int = 50
     ftol: float = 1e-6
