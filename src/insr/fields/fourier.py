@@ -23,13 +23,12 @@ to evaluate the field (the same accounting as a grid's: every number stored).
 
 from __future__ import annotations
 
-import math
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from insr.fields.mlp import glorot_tanh_layers, mlp_params, tanh_mlp
 from insr.fields.siren import Linear, check_dtype
 
 ENCODINGS = ("gaussian", "axis")
@@ -85,11 +84,7 @@ class FourierFeatures(eqx.Module):
         b = fourier_frequencies(encoding, self.in_dim, int(features), float(sigma), kb)
         self.frequencies = tuple(tuple(float(v) for v in row) for row in b)
         sizes = [2 * b.shape[0]] + [self.width] * (self.depth + 1) + [self.out_dim]
-        keys = jax.random.split(kw, len(sizes) - 1)
-        self.layers = tuple(
-            Linear(jax.random.uniform(k, (n_out, n_in), minval=-1.0, maxval=1.0, dtype=self.dtype)
-                   * math.sqrt(6.0 / (n_in + n_out)), jnp.zeros((n_out,), self.dtype))
-            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:]))
+        self.layers = glorot_tanh_layers(kw, sizes, self.dtype)
 
     def embed(self, x):
         """γ(x) = [sin(2πBx), cos(2πBx)]."""
@@ -97,10 +92,7 @@ class FourierFeatures(eqx.Module):
         return jnp.concatenate([jnp.sin(phase), jnp.cos(phase)])
 
     def __call__(self, x):
-        h = self.embed(x)
-        for layer in self.layers[:-1]:
-            h = jnp.tanh(layer(h))
-        return self.layers[-1](h)
+        return tanh_mlp(self.layers, self.embed(x))
 
     @property
     def features(self) -> int:
@@ -108,7 +100,7 @@ class FourierFeatures(eqx.Module):
 
     @property
     def num_params(self) -> int:
-        return sum(l.weight.size + l.bias.size for l in self.layers)
+        return mlp_params(self.layers)
 
     @property
     def state_bytes(self) -> int:

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from insr.fields.mlp import glorot_tanh_layers, mlp_params, tanh_mlp
 from insr.fields.siren import Linear, check_dtype
 
 INTERPOLATIONS = ("cubic", "linear")
@@ -111,11 +112,7 @@ class MultiresGrid(eqx.Module):
                                dtype=self.dtype)
             for k, m in zip(tkeys, nodes))
         sizes = [len(nodes) * int(features)] + [self.width] * (self.depth + 1) + [self.out_dim]
-        keys = jax.random.split(kw, len(sizes) - 1)
-        self.layers = tuple(
-            Linear(jax.random.uniform(k, (n_out, n_in), minval=-1.0, maxval=1.0, dtype=self.dtype)
-                   * math.sqrt(6.0 / (n_in + n_out)), jnp.zeros((n_out,), self.dtype))
-            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:]))
+        self.layers = glorot_tanh_layers(kw, sizes, self.dtype)
 
     def _index(self, level: int, idx):
         """Table rows of integer node coordinates ``idx`` (..., d) on ``level``."""
@@ -152,14 +149,11 @@ class MultiresGrid(eqx.Module):
         return jnp.concatenate([self._level(level, u) for level in range(len(self.resolutions))])
 
     def __call__(self, x):
-        h = self.encode(x)
-        for layer in self.layers[:-1]:
-            h = jnp.tanh(layer(h))
-        return self.layers[-1](h)
+        return tanh_mlp(self.layers, self.encode(x))
 
     @property
     def num_params(self) -> int:
-        return sum(t.size for t in self.tables) + sum(l.weight.size + l.bias.size for l in self.layers)
+        return sum(t.size for t in self.tables) + mlp_params(self.layers)
 
     @property
     def state_bytes(self) -> int:
