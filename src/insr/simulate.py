@@ -184,7 +184,7 @@ def _loss_flag(rows: list[dict], loss: float, jump_factor: float, history: int) 
 
 
 @single_threaded_blas()
-def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), run_dir=None,
+def simulate(stepper, *, dt: float, steps: int, key=None, saveat: SaveAt = SaveAt(), run_dir=None,
              resume: bool = False, progress: bool = False, callbacks=(), jump_factor: float = 100.0,
              history: int = 10) -> Trajectory:
     """Advance ``stepper`` by ``steps`` steps of size ``dt`` from its fitted initial state.
@@ -196,7 +196,8 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
     progress bar on stderr, or a string to use as the bar's label.  A step whose loss
     exceeds ``jump_factor`` × the median of the last ``history`` steps' is flagged.
     Raises :class:`SolveFailure` (after checkpointing step 0) when the initial fit
-    missed its tolerance.  A stepper whose ``needs_key`` is False gets ``None`` for its keys.
+    missed its tolerance.  A stepper whose ``needs_key`` is False gets ``None`` for its keys
+    (and ``key`` may be omitted).
     """
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
@@ -205,10 +206,12 @@ def simulate(stepper, *, dt: float, steps: int, key, saveat: SaveAt = SaveAt(), 
     steps = int(steps)
     run_dir = Path(run_dir) if run_dir is not None else None
     traj = Trajectory(stepper=stepper, run_dir=run_dir)
-    key_np = _key_data(key)
     # A deterministic stepper (the classical reference solvers: needs_key = False) gets no key:
     # deriving one per step (jax.random.fold_in) costs ~0.5 ms, more than a small grid's step.
     needs_key = bool(getattr(stepper, "needs_key", True))
+    if key is None and needs_key:
+        raise ValueError("simulate: this stepper draws random points: give key (e.g. jax.random.PRNGKey(seed))")
+    key_np = np.zeros(0, np.uint32) if key is None else _key_data(key)
     rows: list[dict] = []
 
     def record(step, t, state, row):

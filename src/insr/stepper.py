@@ -63,6 +63,7 @@ class EvolutionScheme:
                  boundary_weight: float = 1.0, extrapolate: bool = False):
         self.fields, self.problem, self.integrator, self.solver = fields, problem, integrator, solver
         self.order = getattr(integrator, "order", None)
+        self.boundary_samples = None  # set below when the problem has a boundary
         static = fields.static["u"]
         combine = lambda p: eqx.combine(p, static)
         history = getattr(integrator, "history", 1) == 2
@@ -172,7 +173,6 @@ class EvolutionScheme:
             return solver.solve(self.blocks, guess, (params, t, dt, prev) if history else (params, t, dt), key)
 
         self._advance = step
-        self.boundary_samples = getattr(self, "boundary_samples", None)
 
     def state_template(self) -> dict:
         u = self.fields.template["u"]

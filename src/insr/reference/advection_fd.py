@@ -46,7 +46,6 @@ def advection_fd_midpoint(u0, *, velocity: float, lo: float, hi: float, n_nodes:
     """Run the scheme; returns (x, u at t = steps·dt, wall seconds).  ``u0`` is a callable of x.
     The steps run in :func:`insr.simulate.simulate`
     (:class:`insr.reference.steppers.AdvectionFDStepper`)."""
-    import jax
 
     from insr.reference.steppers import AdvectionFDStepper
     from insr.simulate import SaveAt, simulate
@@ -54,7 +53,7 @@ def advection_fd_midpoint(u0, *, velocity: float, lo: float, hi: float, n_nodes:
     t0 = time.perf_counter()
     stepper = AdvectionFDStepper(u0, velocity=velocity, lo=lo, hi=hi, n_nodes=n_nodes, dt=dt)
     setup = time.perf_counter() - t0
-    traj = simulate(stepper, dt=float(dt), steps=int(steps), key=jax.random.PRNGKey(0),
+    traj = simulate(stepper, dt=float(dt), steps=int(steps),
                     saveat=SaveAt(every=max(int(steps), 1)))
     # the solver's time: its setup, initial state and steps (not the loop's own bookkeeping)
     return stepper.x, np.asarray(traj.final_state["u"]), setup + traj.metrics[-1]["wall_time"]

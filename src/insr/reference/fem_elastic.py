@@ -600,7 +600,6 @@ class ElasticFEM:
         Returns ``(trajectory (n_steps + 1, n, d), [NewtonInfo, ...])``.  The steps run in
         :func:`insr.simulate.simulate` (:class:`insr.reference.steppers.FEMStepper`; use that
         directly for progress, checkpoints and resume)."""
-        import jax
 
         from insr.reference.steppers import FEMStepper
         from insr.simulate import simulate
@@ -614,7 +613,7 @@ class ElasticFEM:
 
         cb = [] if callback is None else [after_step]
         # The one time loop (insr.simulate); every state is kept (the trajectory is returned).
-        run = simulate(stepper, dt=dt, steps=int(n_steps), key=jax.random.PRNGKey(0), callbacks=cb)
+        run = simulate(stepper, dt=dt, steps=int(n_steps), callbacks=cb)
         traj = [np.asarray(s["x"]) for s in run.states]
         infos = [FEMStepper.newton_info(row) for row in run.metrics[1:]]
         return np.stack(traj), infos
@@ -700,7 +699,6 @@ def stretch_benchmark_2d(
         mesh, lam, mu, energy=energy, fixed_nodes=np.concatenate([left, right]),
         options=options if options is not None else NewtonOptions(max_iterations=200),
     )
-    import jax
 
     from insr.reference.steppers import FEMStepper
     from insr.simulate import SaveAt, simulate
@@ -717,7 +715,7 @@ def stretch_benchmark_2d(
 
     # Load stepping in the one time loop: "time" is the load fraction, one static solve per step.
     stepper = FEMStepper(fem, quasi_static=True, predictor=affine_increment)
-    run = simulate(stepper, dt=1.0 / load_steps, steps=load_steps, key=jax.random.PRNGKey(0),
+    run = simulate(stepper, dt=1.0 / load_steps, steps=load_steps,
                    saveat=SaveAt(every=load_steps))
     x = np.asarray(run.final_state["x"])
     infos = [FEMStepper.newton_info(row) for row in run.metrics[1:]]

@@ -701,7 +701,6 @@ class GridEuler2D:
         Saves the initial state, every ``save_every``-th state (``None``: none in
         between) and always the final one. ``wall_time`` covers the stepping only.
         """
-        import jax
 
         from insr.reference.steppers import GridFluidStepper
         from insr.simulate import SaveAt, simulate
@@ -712,7 +711,7 @@ class GridEuler2D:
             save_every = _check_count("save_every", save_every, 1)
         stepper = GridFluidStepper(self, u0_fn, density0_fn)
         # The one time loop (insr.simulate): no run directory, no progress, no metrics.
-        traj = simulate(stepper, dt=dt, steps=steps, key=jax.random.PRNGKey(0),
+        traj = simulate(stepper, dt=dt, steps=steps,
                         saveat=SaveAt(every=save_every or max(steps, 1)))
         states = [stepper.grid_state(s, t) for s, t in zip(traj.states, traj.ts)]
         wall = traj.metrics[-1]["wall_time"] - traj.metrics[0]["wall_time"]

@@ -159,7 +159,6 @@ def etdrk4(u0: Callable[[np.ndarray], np.ndarray] | np.ndarray, grid: PeriodicGr
     every = round(save_dt / dt)
     if abs(steps * dt - t1) > 1e-9 * max(1.0, t1) or every < 1 or abs(every * dt - save_dt) > 1e-9 * save_dt:
         raise ValueError(f"etdrk4: t1={t1} and save_dt={save_dt} must be whole multiples of dt={dt}")
-    import jax
 
     from insr.reference.steppers import SpectralStepper
     from insr.simulate import SaveAt, simulate
@@ -167,7 +166,7 @@ def etdrk4(u0: Callable[[np.ndarray], np.ndarray] | np.ndarray, grid: PeriodicGr
     t_start = time.perf_counter()
     stepper = SpectralStepper(grid, u0, linear=linear, nonlinear=nonlinear, dt=dt)
     # The one time loop (insr.simulate); the saved states are every `every`-th and the last.
-    traj = simulate(stepper, dt=float(dt), steps=steps, key=jax.random.PRNGKey(0), saveat=SaveAt(every=every))
+    traj = simulate(stepper, dt=float(dt), steps=steps, saveat=SaveAt(every=every))
     times = [round(t, 12) for t in traj.ts]
     values = [stepper.values(s) for s in traj.states]
     if not np.all(np.isfinite(values[-1])):
