@@ -33,6 +33,10 @@ Config keys (every scenario has them all; ``insr show <name>`` prints the defaul
 ``optimizer``   "lm" (Levenberg–Marquardt, table ``lm``) | "lbfgs" (table ``lbfgs``) |
                 "adam" (the paper's Adam + ReduceLROnPlateau, table ``adam``).
 ``samples``     volume points per step (fresh each step), ``sampling`` how.
+``contact_band`` ``width`` > 0 (a length): a ``share`` of the samples drawn in the layer of the
+                body whose current or predicted position is within ``width`` of an obstacle
+                (among ``pool``·samples uniform candidates), every point weighted so the
+                objective stays unbiased; 0 = uniform points.
 ``rounds``      solves per step, each on fresh points; with more than one, a step has
                 converged when its last round lowered the objective on held-out points by
                 ≤ ``rounds_rtol`` of its value.
@@ -107,6 +111,8 @@ def elastic_defaults(name: str, dim: int, *, dt: float, steps: int, samples: int
         "steps": steps,
         "samples": samples,
         "sampling": "uniform",
+        # width > 0: a share of the points in the band within `width` of an obstacle (weighted)
+        "contact_band": {"width": 0.0, "share": 0.5, "pool": 8},
         "extrapolate": False,
         "rounds": 1,
         "rounds_rtol": 1e-2,
@@ -255,6 +261,18 @@ def build_elastic(cfg: dict) -> ElasticStepper:
         raise _err("rounds", "an integer ≥ 1", cfg["rounds"])
     if not cfg["rounds_rtol"] > 0:
         raise _err("rounds_rtol", "a number > 0", cfg["rounds_rtol"])
+    band = cfg["contact_band"]
+    if isinstance(band["width"], bool) or not isinstance(band["width"], (int, float)) or not band["width"] >= 0:
+        raise _err("contact_band.width", "a length ≥ 0 (0: uniform points)", band["width"])
+    if band["width"] > 0 and not contacts:
+        raise _err("contact_band.width", "0 without an obstacle (contact.plane / contact.sphere)", band["width"])
+    if isinstance(band["share"], bool) or not isinstance(band["share"], (int, float)) or not 0 < band["share"] < 1:
+        raise _err("contact_band.share", "a number in (0, 1)", band["share"])
+    if isinstance(band["pool"], bool) or not isinstance(band["pool"], int) or band["pool"] < 2:
+        raise _err("contact_band.pool", "an integer ≥ 2 (candidates per point)", band["pool"])
+    if band["width"] > 0 and cfg["optimizer"] == "adam":
+        raise _err("contact_band.width", "0 with optimizer = 'adam' (it draws fresh points every iteration)",
+                   band["width"])
     f = cfg["field"]
     try:
         field = Siren(dim, dim, f["width"], f["depth"], omega0=f["omega0"], fast_sine=f["fast_sine"],
@@ -263,7 +281,9 @@ def build_elastic(cfg: dict) -> ElasticStepper:
                               dirichlet=mode, handle_stiffness=cfg["handles"]["stiffness"],
                               handle_samples=cfg["handles"]["samples"], quasi_static=cfg["quasi_static"],
                               samples=cfg["samples"], sampling=cfg["sampling"], extrapolate=cfg["extrapolate"],
-                              rounds=cfg["rounds"], rounds_rtol=cfg["rounds_rtol"])
+                              rounds=cfg["rounds"], rounds_rtol=cfg["rounds_rtol"],
+                              contact_band=float(band["width"]), band_share=float(band["share"]),
+                              band_pool=band["pool"])
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise

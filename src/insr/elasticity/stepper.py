@@ -114,6 +114,7 @@ import numpy as np
 # ``from insr.elasticity.stepper import Material, RestShape, PlaneHandle,
 # write_elastic_outputs`` keeps working.
 from insr.engine import Engine, FieldSet
+from insr.geometry.band_sampling import band_mixture
 from insr.geometry.rest_shape import RestShape
 from insr.observers import body_metrics
 from insr.physics.elastic_energy import PlaneContact, SphereContact
@@ -159,7 +160,8 @@ class VariationalEulerScheme:
     def __init__(self, fields, rest: RestShape, material: Material, solver, *, gravity, contacts,
                  penalty_handles, has_handles: bool, handle_stiffness: float, handle_samples: int,
                  quasi_static: bool, samples: int, sampling: str, extrapolate: bool, rounds: int,
-                 rounds_rtol: float, overfit_factor: float, predictor: bool):
+                 rounds_rtol: float, overfit_factor: float, predictor: bool, contact_band: float = 0.0,
+                 band_share: float = 0.5, band_pool: int = 8):
         self.fields = fields
         self.rounds, self.rounds_rtol, self.overfit_factor = int(rounds), float(rounds_rtol), float(overfit_factor)
         # the solver says which form of the step's objective it minimises (no isinstance here)
@@ -178,7 +180,9 @@ class VariationalEulerScheme:
         def point_terms(params, xt, args):
             """(square residual r, extra scalar e) at one point: loss density |r|² + e."""
             t1, dt = args
-            x, tgt = xt[:d], xt[d:]
+            # xt = [X, φ̂ + Δt²b, √w]: w the point's quadrature weight (1 for uniform points,
+            # see insr.geometry.band_sampling for the contact band's)
+            x, tgt, sw = xt[:d], xt[d:2 * d], xt[2 * d]
             f = lambda y: phi(params, y, t1)
             F, p = jax.jacfwd(lambda y: (f(y), f(y)), has_aux=True)(x)
             parts, extra = [], jnp.float32(0.0)
@@ -193,12 +197,18 @@ class VariationalEulerScheme:
             for c in contacts_:
                 parts.append(math.sqrt(c.stiffness) * jnp.maximum(c.penetration(p), 0.0)[None])
             r = jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float32)
-            return r, extra
+            return sw * r, sw * sw * extra
 
         def energy_residual(params, xt, args):
             return point_terms(params, xt, args)[0]
 
         self._volume_sampler = rest.sampler(samples, sampling)
+        self.contact_band = float(contact_band)
+        use_band = self.contact_band > 0 and bool(contacts_)
+        if use_band:
+            n_band = int(round(band_share * samples))
+            band_uniform = rest.sampler(samples - n_band, sampling)
+            band_candidates = rest.sampler(int(band_pool) * samples, "uniform")
         handle_blocks = []
         if penalty_handles:
             for i, h in enumerate(penalty_handles):
@@ -226,13 +236,34 @@ class VariationalEulerScheme:
         def inline_residual(params, x, args):
             t1, dt, cur_p, prev_p, dt_prev, t = args
             tgt = targets(cur_p, prev_p, dt_prev, t, dt, x[None])[0]
-            return point_terms(params, jnp.concatenate([x, tgt]), (t1, dt))[0]
+            return point_terms(params, jnp.concatenate([x, tgt, jnp.ones((1,), x.dtype)]), (t1, dt))[0]
+
+        def in_contact_band(params, prev, dt_prev, t, dt):
+            """X ↦ whether φⁿ(X) or the inertial prediction φ̂(X) + Δt²b lies within
+            ``contact_band`` of an obstacle (or inside it)."""
+            def indicator(x):
+                cur = jax.vmap(lambda y: phi(params, y, t))(x)
+                pred = targets(params, prev, dt_prev, t, dt, x) if dynamic else cur
+                gap = jnp.full(x.shape[:1], jnp.inf)
+                for c in contacts_:
+                    gap = jnp.minimum(gap, jnp.minimum(-c.penetration(cur), -c.penetration(pred)))
+                return gap < self.contact_band
+            return indicator
+
+        def draw_points(params, prev, dt_prev, t, dt, key):
+            """Volume points and √(quadrature weight): uniform, or with the contact band."""
+            if not use_band:
+                x = self._volume_sampler(key)
+                return x, jnp.ones((x.shape[0], 1), x.dtype)
+            x, w, _ = band_mixture(key, band_uniform, band_candidates,
+                                   in_contact_band(params, prev, dt_prev, t, dt), n_band)
+            return x, jnp.sqrt(w)[:, None].astype(x.dtype)
 
         def prepare(params, prev, dt_prev, t, dt, key):
-            """Points X with their targets φ̂ + Δt²b appended, the blocks, args and a key."""
+            """Points X with their targets φ̂ + Δt²b and √weights appended, the blocks, args and a key."""
             kx, ks = jax.random.split(key)
-            x = self._volume_sampler(kx)
-            xt = jnp.concatenate([x, targets(params, prev, dt_prev, t, dt, x)], axis=1)
+            x, sw = draw_points(params, prev, dt_prev, t, dt, kx)
+            xt = jnp.concatenate([x, targets(params, prev, dt_prev, t, dt, x), sw], axis=1)
             blocks = (Block(energy_residual, lambda k: xt, 1.0, "energy"),) + self._handle_blocks
             return xt, blocks, (t + dt, dt), ks
 
@@ -375,6 +406,12 @@ class ElasticStepper(Engine):
     quasi_static : drop inertia.
     samples, sampling : volume points per step (fresh each step) and how they are drawn.
     extrapolate : warm-start each solve from 2θⁿ − θⁿ⁻¹ instead of θⁿ.
+    contact_band, band_share, band_pool : with ``contact_band`` > 0 (a length) and obstacles,
+        a share ``band_share`` of the ``samples`` points is drawn uniformly in the band of the body
+        whose current or predicted position φⁿ, φ̂ + Δt²b lies within ``contact_band`` of an
+        obstacle (found among ``band_pool``·samples uniform candidates), the rest uniformly, and
+        every point is weighted so the objective stays an unbiased estimate of the energy
+        (:mod:`insr.geometry.band_sampling`).  0 (default): uniform points.
     """
 
     def __init__(self, field: eqx.Module, rest: RestShape, material: Material, solver, *,
@@ -383,7 +420,8 @@ class ElasticStepper(Engine):
                  handle_stiffness: float = 1e4, handle_samples: int = 256, quasi_static: bool = False,
                  samples: int = 2000, sampling: str = "uniform", extrapolate: bool = False,
                  rounds: int = 1, rounds_rtol: float = 1e-2, overfit_factor: float = 10.0,
-                 predictor: bool = True, metric_points: int = 4096):
+                 predictor: bool = True, metric_points: int = 4096, contact_band: float = 0.0,
+                 band_share: float = 0.5, band_pool: int = 8):
         d = rest.dim
         if getattr(field, "in_dim", d) != d or getattr(field, "out_dim", d) != d:
             raise ValueError(f"the deformation network must map R^{d} → R^{d}, got "
@@ -401,6 +439,17 @@ class ElasticStepper(Engine):
             raise ValueError(f"rounds_rtol must be > 0, got {rounds_rtol!r}")
         if not overfit_factor > 1:
             raise ValueError(f"overfit_factor must be > 1, got {overfit_factor!r}")
+        if not (math.isfinite(contact_band) and contact_band >= 0):
+            raise ValueError(f"contact_band must be a length ≥ 0, got {contact_band!r}")
+        if not 0 < band_share < 1:
+            raise ValueError(f"band_share must be in (0, 1), got {band_share!r}")
+        if int(band_pool) != band_pool or band_pool < 2:
+            raise ValueError(f"band_pool must be an integer ≥ 2, got {band_pool!r}")
+        if contact_band > 0 and not contacts:
+            raise ValueError("contact_band > 0 needs an obstacle (contacts)")
+        if contact_band > 0 and getattr(solver, "fresh_points", False):
+            raise ValueError("contact_band is not supported with a solver that draws fresh points every "
+                             "iteration (Adam): use Levenberg–Marquardt or L-BFGS")
         b = np.zeros(d) if gravity is None else np.asarray(gravity, np.float64)
         if b.shape != (d,) or not np.all(np.isfinite(b)):
             raise ValueError(f"gravity must be {d} finite numbers, got {gravity!r}")
@@ -448,7 +497,8 @@ class ElasticStepper(Engine):
             penalty_handles=() if self._exact else self.handles, has_handles=bool(self.handles),
             handle_stiffness=self.handle_stiffness, handle_samples=handle_samples, quasi_static=self.quasi_static,
             samples=samples, sampling=sampling, extrapolate=self.extrapolate, rounds=rounds,
-            rounds_rtol=rounds_rtol, overfit_factor=overfit_factor, predictor=predictor)
+            rounds_rtol=rounds_rtol, overfit_factor=overfit_factor, predictor=predictor,
+            contact_band=contact_band, band_share=band_share, band_pool=int(band_pool))
         super().__init__(fields, scheme, init_solver=solver, init_error=None, init_tolerance=1.0,
                          channels=[("phi", d)], channel_names=self.channel_names,
                          observers=(self.energy_metrics,), time_dtype=jnp.float32)

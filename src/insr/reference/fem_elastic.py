@@ -155,19 +155,68 @@ def _element_energy(xe, Dm_inv, vol, lam, mu, psi):
     return vol * psi(Ds @ Dm_inv, lam, mu)
 
 
-def _potential(x, x_hat, w, cells, Dm_inv, vol, node_vol, mass, b, lam, mu, psi, contacts):
+def simplex_rule(d: int, n: int):
+    """Stroud's conical product rule on the d-simplex (d = 2, 3) with n points per axis:
+    ``(barycentric coordinates (nᵈ, d+1), weights (nᵈ,))``, weights summing to 1, exact for
+    polynomials of degree ≤ 2n − 1.  Collapsed coordinates x₁ = u, x₂ = v(1 − u),
+    x₃ = w(1 − u)(1 − v) with Jacobian (1 − u)^{d−1}(1 − v)^{d−2}: Gauss–Jacobi points in u and v
+    carry that Jacobian as their weight function, Gauss–Legendre in the last axis (Stroud 1971)."""
+    from scipy.special import roots_jacobi
+
+    if d not in (2, 3) or n < 1:
+        raise ValueError(f"simplex_rule needs d in (2, 3) and n ≥ 1, got d={d}, n={n}")
+    axes = []
+    for alpha in range(d - 1, -1, -1):  # exponents of (1 − ·): d−1, …, 0
+        x, w = roots_jacobi(n, alpha, 0)
+        axes.append(((x + 1) / 2, w))
+    grids = np.meshgrid(*[a for a, _ in axes], indexing="ij")
+    wgrids = np.meshgrid(*[w for _, w in axes], indexing="ij")
+    u = [a.ravel() for a in grids]
+    wt = np.prod([a.ravel() for a in wgrids], axis=0)
+    coords = [u[0], u[1] * (1 - u[0])]
+    if d == 3:
+        coords.append(u[2] * (1 - u[0]) * (1 - u[1]))
+    lam = np.stack([1 - sum(coords)] + coords, axis=1)
+    return lam, wt / wt.sum()
+
+
+def _element_contact(xe, vol, rule, contacts):
+    """|e|·Σ_q w_q Σ_c k/2·max(0, p_c(x_q))², x_q = Σ_a λ_qa x_a: the penalty integrated over the element."""
+    lam, wts = (jnp.asarray(a, xe.dtype) for a in rule)
+    xq = lam @ xe
+    return vol * jnp.sum(wts * sum(c.energy_density(xq) for c in contacts))
+
+
+def _potential(x, x_hat, w, cells, Dm_inv, vol, node_vol, mass, b, lam, mu, psi, contacts, rule=None):
     xe = x[cells]
     E = jnp.sum(jax.vmap(_element_energy, in_axes=(0, 0, 0, None, None, None))(
         xe, Dm_inv, vol, lam, mu, psi))
     E = E - jnp.sum(mass * (x @ b))
     E = E + 0.5 * w * jnp.sum(mass[:, None] * (x - x_hat) ** 2)
-    for c in contacts:
-        E = E + jnp.sum(node_vol * c.energy_density(x))
+    if contacts and rule is not None:
+        E = E + jnp.sum(jax.vmap(_element_contact, in_axes=(0, 0, None, None))(xe, vol, rule.arrays, contacts))
+    else:
+        for c in contacts:
+            E = E + jnp.sum(node_vol * c.energy_density(x))
     return E
 
 
-_potential_jit = jax.jit(_potential, static_argnames=("psi", "contacts"))
-_grad_jit = jax.jit(jax.grad(_potential), static_argnames=("psi", "contacts"))
+class _Rule:
+    """A quadrature rule as a hashable static argument of the jitted kernels."""
+
+    def __init__(self, d: int, n: int):
+        self.key = (d, n)
+        self.arrays = simplex_rule(d, n)
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Rule) and other.key == self.key
+
+
+_potential_jit = jax.jit(_potential, static_argnames=("psi", "contacts", "rule"))
+_grad_jit = jax.jit(jax.grad(_potential), static_argnames=("psi", "contacts", "rule"))
 
 
 def _psd(H):
@@ -182,16 +231,20 @@ def _deformation_gradients(x, cells, Dm_inv):
     return Ds @ Dm_inv
 
 
-def _hessian_blocks(x, cells, Dm_inv, vol, node_vol, lam, mu, psi, contacts):
+def _hessian_blocks(x, cells, Dm_inv, vol, node_vol, lam, mu, psi, contacts, rule=None):
     m, k = cells.shape
     d = x.shape[1]
     xe = x[cells].reshape(m, k * d)
+    consistent = bool(contacts) and rule is not None
 
     def elem(xf, Dinv, v):
-        return _element_energy(xf.reshape(k, d), Dinv, v, lam, mu, psi)
+        e = _element_energy(xf.reshape(k, d), Dinv, v, lam, mu, psi)
+        if consistent:
+            e = e + _element_contact(xf.reshape(k, d), v, rule.arrays, contacts)
+        return e
 
     He = jax.vmap(jax.hessian(elem))(xe, Dm_inv, vol)
-    if not contacts:
+    if not contacts or consistent:
         return He, None
 
     def node(xi, vi):
@@ -200,7 +253,7 @@ def _hessian_blocks(x, cells, Dm_inv, vol, node_vol, lam, mu, psi, contacts):
     return He, jax.vmap(jax.hessian(node))(x, node_vol)
 
 
-_hessian_jit = jax.jit(_hessian_blocks, static_argnames=("psi", "contacts"))
+_hessian_jit = jax.jit(_hessian_blocks, static_argnames=("psi", "contacts", "rule"))
 _psd_jit = jax.jit(_psd)
 
 
@@ -226,6 +279,11 @@ class ElasticFEM:
         ``fixed_nodes`` by "or"), e.g. rollers.
     contacts : :class:`PlaneContact` / :class:`SphereContact` obstacles.
     options : :class:`NewtonOptions`.
+    contact_quadrature : 0 (default): the contact penalty lumped at the nodes,
+        Σ_i V_i k/2 max(0, p(x_i))²; n ≥ 1: integrated over each element with the n^d-point
+        conical product rule (:func:`simplex_rule`).  Lumping charges a node's whole volume
+        share with its penetration, so on coarse meshes it makes contact stiffer than the
+        integral the neural solver samples; the element rule converges to that integral.
     """
 
     def __init__(
@@ -241,6 +299,7 @@ class ElasticFEM:
         fixed_mask: np.ndarray | None = None,
         contacts: Sequence[PlaneContact | SphereContact] = (),
         options: NewtonOptions | None = None,
+        contact_quadrature: int = 0,
     ):
         if not isinstance(mesh, SimplexMesh):
             raise TypeError(f"mesh must be a SimplexMesh, got {type(mesh).__name__}")
@@ -264,6 +323,11 @@ class ElasticFEM:
             if c.dim != d:
                 raise ValueError(f"contact {c!r} is {c.dim}D but the mesh is {d}D")
         self.options = options or NewtonOptions()
+        if isinstance(contact_quadrature, bool) or int(contact_quadrature) != contact_quadrature \
+                or contact_quadrature < 0:
+            raise ValueError(f"contact_quadrature must be an integer ≥ 0, got {contact_quadrature!r}")
+        self.contact_quadrature = int(contact_quadrature)
+        self._rule = _Rule(d, self.contact_quadrature) if self.contact_quadrature else None
 
         X = mesh.points
         Dm = np.swapaxes(X[mesh.cells[:, 1:]] - X[mesh.cells[:, :1]], 1, 2)
@@ -405,7 +469,7 @@ class ElasticFEM:
         def f(x):
             return _potential_jit(
                 jnp.asarray(x), xh, w, *args, self.lam, self.mu,
-                psi=self.energy, contacts=self.contacts,
+                psi=self.energy, contacts=self.contacts, rule=self._rule,
             )
 
         return f
@@ -419,7 +483,7 @@ class ElasticFEM:
         cells, Dm_inv, vol, node_vol, _, _ = args
         xh = jnp.asarray(x_hat)
         mass_diag = w * np.repeat(self.nodal_masses, self.dim)
-        kw = dict(psi=self.energy, contacts=self.contacts)
+        kw = dict(psi=self.energy, contacts=self.contacts, rule=self._rule)
 
         def energy(x):
             return float(_potential_jit(jnp.asarray(x), xh, w, *args, self.lam, self.mu, **kw))
