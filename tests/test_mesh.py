@@ -293,3 +293,37 @@ def test_tetrahedralize_surface(bunny, tmp_path):
 def test_tetrahedralize_surface_without_tetgen():
     with pytest.raises(ImportError, match="pip install tetgen"):
         tetrahedralize_surface((np.zeros((4, 3)), np.zeros((4, 3), dtype=int)))
+
+
+
+def _surface_measure(mesh):
+    """Perimeter (2D) or surface area (3D) of the boundary facets."""
+    from insr.geometry.mesh import boundary_facets
+
+    f = boundary_facets(mesh)
+    e = mesh.points[f[:, 1:]] - mesh.points[f[:, :1]]
+    if mesh.dim == 2:
+        return np.linalg.norm(e[:, 0], axis=1).sum()
+    return 0.5 * np.linalg.norm(np.cross(e[:, 0], e[:, 1]), axis=1).sum()
+
+
+@pytest.mark.parametrize("make", [lambda: rectangle_mesh((0, 0), (2, 1), 3, crossed=True), lambda: bunny_like_mesh(6)],
+                         ids=["square", "bunny"])
+def test_uniform_refinement_keeps_the_shape_and_splits_every_element(make):
+    from insr.geometry.mesh import element_volumes, refine_uniform
+
+    mesh = make()
+    fine = refine_uniform(mesh, 2)
+    assert fine.n_cells == mesh.n_cells * (2**mesh.dim) ** 2
+    # the same polyhedron: volume, surface measure, and the coarse nodes (first, unchanged)
+    assert element_volumes(fine).sum() == pytest.approx(element_volumes(mesh).sum(), rel=1e-12)
+    assert _surface_measure(fine) == pytest.approx(_surface_measure(mesh), rel=1e-12)
+    np.testing.assert_array_equal(fine.points[: mesh.n_points], mesh.points)
+    # children positively oriented (validate_mesh would refuse inverted ones) and not degenerate:
+    # each is similar to its parent or, in 3D, to one of two octahedron pieces
+    vols = element_volumes(fine)
+    assert vols.min() > 0.01 * vols.max()
+    assert np.isclose(vols.sum() / fine.n_cells, element_volumes(mesh).mean() / (2**mesh.dim) ** 2)
+    assert refine_uniform(mesh, 0) is mesh
+    with pytest.raises(ValueError, match="times"):
+        refine_uniform(mesh, -1)

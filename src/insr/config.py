@@ -105,6 +105,9 @@ RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "adam.min_lr": _nonneg,
     "adam.threshold": _nonneg,
     "precision": _choice("float32", "float64"),
+    "adaptive.share": lambda v: (0 <= v < 1, "a number in [0, 1) (0: uniform points)"),
+    "adaptive.pool": _at_least(2),
+    "adaptive.power": _positive,
     "plot_times": _times,
 }
 

@@ -15,6 +15,7 @@ import jax
 from insr.config import ConfigError
 from insr.fields import FourierFeatures, MultiresGrid, Periodic, Siren
 from insr.geometry import Interval, Sampler
+from insr.geometry.residual_sampling import ResidualSampling
 from insr.integrators import BDF2, RK4, SSPRK3, ExplicitEuler, GaussLegendre4, Heun, ImplicitEuler, Midpoint
 from insr.problems import Advection1D, AllenCahn1D, Heat1D, Heat2DPeriodic
 from insr.registry import Scenario, get, register  # noqa: F401  (re-exported: the registry API)
@@ -65,12 +66,28 @@ def _field(problem, cfg, periodic: bool):
     return Periodic(net, periods=[h - lo for lo, h in zip(problem.domain.lo, problem.domain.hi)])
 
 
+def _adaptive(cfg) -> ResidualSampling | None:
+    """The ``adaptive`` table → :class:`ResidualSampling` (``share`` 0: uniform points, None)."""
+    a = cfg["adaptive"]  # ranges checked by insr.config.RULES
+    if a["share"] == 0:
+        return None
+    if cfg["solver"] == "adam":
+        raise ConfigError("config key 'adaptive.share' must be 0 with solver = 'adam' "
+                          "(it draws fresh points every iteration)")
+    if cfg["samples"] < 2:
+        raise ConfigError(f"config key 'samples' must be ≥ 2 with adaptive sampling, got {cfg['samples']!r}")
+    try:
+        return ResidualSampling(share=float(a["share"]), pool=a["pool"], power=a["power"])
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config table 'adaptive': {exc}") from None
+
+
 def _field_stepper(problem, cfg, *, periodic: bool = False, reference=None):
     return FieldStepper(problem, _field(problem, cfg, periodic), INTEGRATORS[cfg["integrator"]](),
                         make_solver(cfg), Sampler(problem.domain, cfg["samples"], cfg["sampling"]),
                         boundary_weight=cfg["boundary_weight"], init_solver=make_init_solver(cfg),
                         extrapolate=cfg["extrapolate"], init_tolerance=cfg["init"]["tolerance"],
-                        reference=reference)
+                        reference=reference, adaptive=_adaptive(cfg))
 
 
 def _common(dt, steps, samples, width, depth):
@@ -82,6 +99,9 @@ def _common(dt, steps, samples, width, depth):
         "steps": steps,
         "samples": samples,
         "sampling": "uniform",
+        # residual-weighted points: a share of each solve's points where its residual at the warm
+        # start is large (insr.geometry.residual_sampling); 0 = uniform
+        "adaptive": {"share": 0.0, "pool": 8, "power": 1.0},
         "boundary_weight": 1.0,
         "extrapolate": False,
         "seed": 0,

@@ -23,6 +23,7 @@ import numpy as np
 
 from insr.engine import Engine, FieldSet, relative_l2, retry_solver
 from insr.geometry import Sampler
+from insr.geometry.residual_sampling import ResidualSampling, residual_mixture
 from insr.integrators.runge_kutta import ExplicitRungeKutta, ImplicitRungeKutta
 from insr.observers import error_metrics
 from insr.solvers.levenberg_marquardt import sequence_stats
@@ -54,14 +55,21 @@ class EvolutionScheme:
     its stages and a projection.  Either way the step reports one solve (``step``: the
     stages' stats in sequence, :func:`~insr.solvers.levenberg_marquardt.sequence_stats`).
     The state is ``{"u": θⁿ, "u_prev": θⁿ⁻¹}`` (θⁿ⁻¹ for BDF2 and the extrapolated warm start).
+
+    With ``adaptive`` (a :class:`~insr.geometry.residual_sampling.ResidualSampling`) every solve
+    of a step draws part of its interior points where its own residual at the warm start is
+    large, and weights all of them so that the objective stays an unbiased estimate of the volume
+    integral (:mod:`insr.geometry.residual_sampling`); the budget (``sampler.n``) is unchanged.
     """
 
     main = None
 
     def __init__(self, fields: FieldSet, problem, integrator, solver, sampler: Sampler, *,
                  boundary_sampler: Sampler | None = None, boundary_samples: int | None = None,
-                 boundary_weight: float = 1.0, extrapolate: bool = False):
+                 boundary_weight: float = 1.0, extrapolate: bool = False,
+                 adaptive: ResidualSampling | None = None):
         self.fields, self.problem, self.integrator, self.solver = fields, problem, integrator, solver
+        self.adaptive = adaptive
         self.order = getattr(integrator, "order", None)
         self.boundary_samples = None  # set below when the problem has a boundary
         static = fields.static["u"]
@@ -102,6 +110,37 @@ class EvolutionScheme:
         bc_block = blocks[1] if len(blocks) > 1 else None
         rk = isinstance(integrator, ExplicitRungeKutta)
 
+        if adaptive is not None:
+            if getattr(solver, "fresh_points", False):
+                raise ValueError("adaptive sampling needs a solver that keeps its points through a solve "
+                                 "(Levenberg–Marquardt, L-BFGS), not one that draws fresh points every iteration")
+            if not isinstance(sampler, Sampler):
+                raise ValueError("adaptive sampling needs the interior sampler to be an insr.geometry.Sampler "
+                                 "(its domain gives the uniform candidates)")
+            n_uniform, n_adaptive = adaptive.split(sampler.n)
+            uniform_part = Sampler(sampler.domain, n_uniform, sampler.method)
+            candidates = Sampler(sampler.domain, int(adaptive.pool) * sampler.n, "uniform")
+
+        def adapt(blocks, guess, args, key):
+            """``blocks`` with the interior block's points drawn by its residual at ``guess``
+            (the solve's warm start) and its residual scaled by √weight; and the solver's key."""
+            if adaptive is None:
+                return blocks, key
+            k_points, k_solve = jax.random.split(key)
+            pde = blocks[0]
+
+            def density(x):
+                r = jax.vmap(pde.residual, in_axes=(None, 0, None))(guess, x, args).reshape(x.shape[0], -1)
+                return jnp.sum(r * r, axis=1) ** (0.5 * adaptive.power)
+
+            x, w = residual_mixture(k_points, uniform_part, candidates, density, n_adaptive)
+            xw = jax.lax.stop_gradient(jnp.concatenate([x, jnp.sqrt(w)[:, None].astype(x.dtype)], axis=1))
+
+            def weighted(params, z, args_, residual=pde.residual):
+                return z[-1] * residual(params, z[:-1], args_)
+
+            return (Block(weighted, lambda k: xw, pde.weight, pde.name),) + tuple(blocks[1:]), k_solve
+
         def rk_blocks(coeffs, c_stage):
             """The fit of one Runge–Kutta row: w = uⁿ + Δt Σ_j coeffs_j L(v_j, tₙ + c_j Δt)."""
 
@@ -128,8 +167,10 @@ class EvolutionScheme:
             # add up; the step has converged when every fit has, and its loss is the last fit's.
             stages, stats = (params,), []
             for i, (coeffs, c_stage) in enumerate(integrator.rows()):
-                p, st = solver.solve(rk_blocks(coeffs[: len(stages)], c_stage), params,
-                                     (params, stages, t, dt), jax.random.fold_in(key, i))
+                row_args = (params, stages, t, dt)
+                row_blocks, k = adapt(rk_blocks(coeffs[: len(stages)], c_stage), params, row_args,
+                                      jax.random.fold_in(key, i))
+                p, st = solver.solve(row_blocks, params, row_args, k)
                 stages += (p,)
                 stats.append(st)
             return stages[-1], sequence_stats(stats)
@@ -158,10 +199,12 @@ class EvolutionScheme:
         def irk_step(params, t, dt, key):
             # The stage fields, jointly (each warm-started from uⁿ), then the projection of
             # uⁿ + Δt Σ b_j L(U_j) (a row over the stages: rk_blocks with the tableau's c).
-            us, st1 = solver.solve(irk_stage_blocks(), (params,) * integrator.stages, (params, t, dt),
-                                   jax.random.fold_in(key, 0))
-            p, st2 = solver.solve(rk_blocks(integrator.b, 1.0), params, (params, us, t, dt),
-                                  jax.random.fold_in(key, 1))
+            guess = (params,) * integrator.stages
+            stage_blocks, k0 = adapt(irk_stage_blocks(), guess, (params, t, dt), jax.random.fold_in(key, 0))
+            us, st1 = solver.solve(stage_blocks, guess, (params, t, dt), k0)
+            proj_blocks, k1 = adapt(rk_blocks(integrator.b, 1.0), params, (params, us, t, dt),
+                                    jax.random.fold_in(key, 1))
+            p, st2 = solver.solve(proj_blocks, params, (params, us, t, dt), k1)
             return p, sequence_stats([st1, st2])
 
         def step(params, prev, t, dt, key):
@@ -170,7 +213,9 @@ class EvolutionScheme:
             if rk:
                 return rk_step(params, t, dt, key)
             guess = jax.tree.map(lambda a, b: 2 * a - b, params, prev) if extrapolate else params
-            return solver.solve(self.blocks, guess, (params, t, dt, prev) if history else (params, t, dt), key)
+            args = (params, t, dt, prev) if history else (params, t, dt)
+            blocks, k = adapt(self.blocks, guess, args, key)
+            return solver.solve(blocks, guess, args, k)
 
         self._advance = step
 
@@ -208,6 +253,10 @@ class FieldStepper(Engine):
     is reported as ``fit_error``/``fit_tolerance``/``fit_ok`` in the step-0 info, and
     :func:`insr.simulate.simulate` stops the run when ``fit_ok`` is false.
 
+    ``adaptive`` (a :class:`~insr.geometry.residual_sampling.ResidualSampling`, default none:
+    uniform points) draws a share of every step's interior points where the step's residual at
+    its warm start is large, with unbiased weights and the same number of points.
+
     Errors (``metrics``) are measured on ``problem.error_points()`` against the problem's
     exact solution or, for a problem without one, against ``reference(points, t)`` — a
     callable returning the reference values (n, out_dim) as a NumPy array, e.g. a spectral
@@ -220,7 +269,7 @@ class FieldStepper(Engine):
                  boundary_sampler: Sampler | None = None, boundary_samples: int | None = None,
                  boundary_weight: float = 1.0,
                  init_solver=None, extrapolate: bool = False, init_tolerance: float = 1e-3,
-                 reference=None):
+                 reference=None, adaptive: ResidualSampling | None = None):
         if field.in_dim != problem.domain.dim or field.out_dim != problem.out_dim:
             raise ValueError(
                 f"field maps R^{field.in_dim} → R^{field.out_dim} but the problem needs "
@@ -233,7 +282,7 @@ class FieldStepper(Engine):
         fields = FieldSet({"u": field})
         scheme = EvolutionScheme(fields, problem, integrator, solver, sampler, boundary_sampler=boundary_sampler,
                                  boundary_samples=boundary_samples, boundary_weight=boundary_weight,
-                                 extrapolate=extrapolate)
+                                 extrapolate=extrapolate, adaptive=adaptive)
         self.problem, self.integrator, self.solver = problem, integrator, solver
         self.extrapolate, self.reference = extrapolate, reference
         self.params0, self.static = fields.template["u"], fields.static["u"]

@@ -10,7 +10,8 @@ a common point set.
 Meshes come from files (:func:`load_mesh`: Medit ``.mesh``, Gmsh ``.msh``, VTK ``.vtu`` and
 anything else meshio reads), from code (:func:`rectangle_mesh`, :func:`box_mesh`,
 :func:`implicit_mesh`, :func:`bunny_like_mesh`) or from a closed triangle surface with the
-optional ``tetgen`` package (:func:`tetrahedralize_surface`). Every constructor runs
+optional ``tetgen`` package (:func:`tetrahedralize_surface`); :func:`refine_uniform` splits
+every element of a mesh into 2^d (the same shape, finer: for converged references). Every constructor runs
 :func:`validate_mesh`, which raises :class:`MeshError` (a ``ValueError``) with the offending
 element/point indices for: indices out of range, non-finite points, unused points,
 degenerate elements, duplicated elements and non-manifold facets.
@@ -829,6 +830,43 @@ def bunny_like_mesh(resolution: int = 16) -> SimplexMesh:
     n = np.maximum(1, np.ceil(ext / h).astype(int))
     hi = lo + n * h
     return implicit_mesh(bunny_like_sdf, lo, hi, tuple(n))
+
+
+# sub-simplices of one red refinement, as indices into (vertices..., edge midpoints...) with
+# the edges ordered as in _EDGES; 3D: four corner tetrahedra and the inner octahedron cut
+# along its diagonal m02–m13 (Bey 1995, "Tetrahedral grid refinement")
+_EDGES = {2: [(0, 1), (0, 2), (1, 2)], 3: [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]}
+_RED_CHILDREN = {
+    # vertices 0-2, midpoints 3 = m01, 4 = m02, 5 = m12
+    2: [(0, 3, 4), (3, 1, 5), (4, 5, 2), (3, 5, 4)],
+    # vertices 0-3, midpoints 4 = m01, 5 = m02, 6 = m03, 7 = m12, 8 = m13, 9 = m23
+    3: [(0, 4, 5, 6), (4, 1, 7, 8), (5, 7, 2, 9), (6, 8, 9, 3),
+        (4, 5, 6, 8), (4, 5, 7, 8), (5, 6, 8, 9), (5, 7, 8, 9)],
+}
+
+
+def refine_uniform(mesh: SimplexMesh, times: int = 1) -> SimplexMesh:
+    """The same shape with every element split into 2^d children ``times`` times (red
+    refinement: new nodes at the edge midpoints; 4 triangles per triangle, 8 tetrahedra per
+    tetrahedron, Bey 1995).  Unlike a generator called at a higher resolution, this keeps the
+    polyhedron exactly, so FEM runs on ``refine_uniform(m, k)`` for k = 1, 2, … converge to the
+    solution *on m's shape* (``bunny_like_mesh(r)`` is a different polyhedron for each r).
+    Element quality is bounded: 3D children fall into at most three similarity classes."""
+    if isinstance(times, bool) or int(times) != times or times < 0:
+        raise ValueError(f"times must be an integer ≥ 0, got {times!r}")
+    for _ in range(int(times)):
+        d = mesh.dim
+        pts, cells = mesh.points, mesh.cells
+        pairs = np.concatenate([cells[:, [a, b]] for a, b in _EDGES[d]], axis=0)
+        edges, inverse = np.unique(np.sort(pairs, axis=1), axis=0, return_inverse=True)
+        midpoint_ids = pts.shape[0] + inverse.reshape(len(_EDGES[d]), -1).T  # (m, n_edges)
+        local = np.concatenate([cells, midpoint_ids], axis=1)
+        children = np.concatenate([local[:, list(c)] for c in _RED_CHILDREN[d]], axis=0)
+        new_pts = np.concatenate([pts, 0.5 * (pts[edges[:, 0]] + pts[edges[:, 1]])], axis=0)
+        flip = signed_volumes(new_pts, children) < 0  # keep every child positively oriented
+        children[flip, -2:] = children[flip, -2:][:, ::-1]
+        mesh = validate_mesh(SimplexMesh(new_pts, children))
+    return mesh
 
 
 def tetrahedralize_surface(
