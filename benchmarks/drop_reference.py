@@ -22,12 +22,15 @@ FEM trajectories are cached in ``--out`` (default ``benchmarks/out/drop_referenc
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from _common import machine_line
+from seeds import _NEURAL_ONLY
 
 TIMES = (0.3, 1.0, 1.5)
 
@@ -35,13 +38,16 @@ TIMES = (0.3, 1.0, 1.5)
 def fem_levels(levels, out: Path):
     from insr.cli import resolve_config
     from insr.geometry.mesh import bunny_like_mesh, refine_uniform
-    from insr.reproduce.elastic import fem_for
+    from insr.reproduce.elastic import CONTACT_QUADRATURE, fem_for
 
     cfg = resolve_config("elastic_drop_3d", [])
     coarse = bunny_like_mesh(cfg["geometry"]["resolution"])
+    # the cache is keyed by everything the FEM sees: a changed setting is another reference
+    physics = {k: v for k, v in cfg.items() if k not in _NEURAL_ONLY}
+    tag = hashlib.sha256(json.dumps([physics, CONTACT_QUADRATURE], sort_keys=True).encode()).hexdigest()[:12]
     result = {}
     for k in levels:
-        path = out / f"fem_r{cfg['geometry']['resolution']}_refine{k}_steps{cfg['steps']}.npz"
+        path = out / f"fem_r{cfg['geometry']['resolution']}_refine{k}_{tag}.npz"
         if not path.is_file():
             mesh = refine_uniform(coarse, k)
             fem = fem_for(cfg, mesh)

@@ -53,10 +53,12 @@ def test_zero_density_is_uniform_sampling_and_weights_are_bounded():
     pool = lambda k: jax.random.uniform(k, (240, 1))  # noqa: E731
     x, w = residual_mixture(jax.random.PRNGKey(0), uniform, pool, lambda x: jnp.zeros(x.shape[0]), 30)
     assert x.shape == (60, 1) and np.allclose(w, 1.0)
-    # non-finite densities count as zero; weights never exceed N / n_uniform = 2
-    dens = lambda x: jnp.where(x[:, 0] < 0.1, jnp.inf, _bump(x))  # noqa: E731
+    # NaN densities count as zero, +inf as the largest (capped so the pool's sum stays finite):
+    # the picks go to the overflowed region; weights never exceed N / n_uniform = 2
+    dens = lambda x: jnp.where(x[:, 0] < 0.1, jnp.inf, jnp.where(x[:, 0] > 0.9, jnp.nan, _bump(x)))  # noqa: E731
     x, w = residual_mixture(jax.random.PRNGKey(1), uniform, pool, dens, 30)
     assert np.all(np.isfinite(w)) and float(w.max()) <= 2.0 + 1e-6 and float(w.min()) > 0
+    assert np.all(np.asarray(x[30:, 0]) < 0.1)
     # zero-density candidates are never picked when some density is positive
     x, w = residual_mixture(jax.random.PRNGKey(2), uniform, pool, lambda x: (x[:, 0] > 0.5).astype(float), 30)
     assert np.all(np.asarray(x[30:, 0]) > 0.5)

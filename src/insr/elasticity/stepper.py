@@ -206,7 +206,8 @@ class VariationalEulerScheme:
         self.contact_band = float(contact_band)
         use_band = self.contact_band > 0 and bool(contacts_)
         if use_band:
-            n_band = int(round(band_share * samples))
+            # at least one point of each kind: no uniform points would leave the bulk unsampled
+            n_band = min(samples - 1, max(1, int(round(band_share * samples))))
             band_uniform = rest.sampler(samples - n_band, sampling)
             band_candidates = rest.sampler(int(band_pool) * samples, "uniform")
         handle_blocks = []

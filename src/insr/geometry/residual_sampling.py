@@ -71,6 +71,15 @@ def mixture_weights(rho, rho_mean, n_uniform: int, n_adaptive: int):
     return n / (n_uniform + n_adaptive * rel)
 
 
+def _finite(rho, m: int):
+    """ρ made safe to sum over ``m`` candidates: NaN and negative → 0, and values (+inf
+    included) capped at finfo.max / (10 m), so the largest residuals stay the most likely and
+    the pool's sum cannot overflow (a density |r|^p of a diverging step can reach inf)."""
+    rho = jnp.asarray(rho)
+    cap = jnp.finfo(rho.dtype).max / (10.0 * m)
+    return jnp.clip(jnp.where(jnp.isnan(rho), 0.0, rho), 0.0, cap)
+
+
 def residual_mixture(key, uniform_sampler, pool_sampler, density, n_adaptive: int):
     """Draw N = n_uniform + ``n_adaptive`` points: ``uniform_sampler(key) -> (n_uniform, d)``
     uniformly by volume, and ``n_adaptive`` resampled from ``pool_sampler(key) -> (M, d)`` (uniform
@@ -82,8 +91,8 @@ def residual_mixture(key, uniform_sampler, pool_sampler, density, n_adaptive: in
     k_uniform, k_pool, k_pick = jax.random.split(key, 3)
     x_uniform = uniform_sampler(k_uniform)
     pool = pool_sampler(k_pool)
-    rho_pool = jnp.maximum(density(pool), 0.0)
-    rho_pool = jnp.where(jnp.isfinite(rho_pool), rho_pool, 0.0)
+    m = pool.shape[0]
+    rho_pool = _finite(density(pool), m)
     rho_mean = jnp.mean(rho_pool)
     # Inverse-CDF draws with replacement: O(M + n log M) memory and work (jax.random.categorical
     # would build an n × M Gumbel array: 1.6 GB for 5,000 picks from 80,000 candidates).
@@ -94,7 +103,6 @@ def residual_mixture(key, uniform_sampler, pool_sampler, density, n_adaptive: in
     # the first index with cdf > u: candidates of zero density (flat cdf) are never picked
     picked = jnp.minimum(jnp.searchsorted(cdf, u, side="right"), pool.shape[0] - 1)
     points = jnp.concatenate([x_uniform, pool[picked]], axis=0)
-    rho = jnp.concatenate([jnp.maximum(density(x_uniform), 0.0), rho_pool[picked]])
-    rho = jnp.where(jnp.isfinite(rho), rho, 0.0)
+    rho = jnp.concatenate([_finite(density(x_uniform), m), rho_pool[picked]])
     weights = mixture_weights(rho, rho_mean, x_uniform.shape[0], n_adaptive)
     return points, weights
