@@ -22,15 +22,13 @@ FEM trajectories are cached in ``--out`` (default ``benchmarks/out/drop_referenc
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from _common import machine_line
-from seeds import _NEURAL_ONLY
+from seeds import node_rms, reference_tag
 
 TIMES = (0.3, 1.0, 1.5)
 
@@ -38,13 +36,11 @@ TIMES = (0.3, 1.0, 1.5)
 def fem_levels(levels, out: Path):
     from insr.cli import resolve_config
     from insr.geometry.mesh import bunny_like_mesh, refine_uniform
-    from insr.reproduce.elastic import CONTACT_QUADRATURE, fem_for
+    from insr.reproduce.elastic import fem_for
 
     cfg = resolve_config("elastic_drop_3d", [])
     coarse = bunny_like_mesh(cfg["geometry"]["resolution"])
-    # the cache is keyed by everything the FEM sees: a changed setting is another reference
-    physics = {k: v for k, v in cfg.items() if k not in _NEURAL_ONLY}
-    tag = hashlib.sha256(json.dumps([physics, CONTACT_QUADRATURE], sort_keys=True).encode()).hexdigest()[:12]
+    tag = reference_tag(cfg)  # a changed physics setting is another reference
     result = {}
     for k in levels:
         path = out / f"fem_r{cfg['geometry']['resolution']}_refine{k}_{tag}.npz"
@@ -66,10 +62,11 @@ def fem_levels(levels, out: Path):
 
 
 def _penetration(x, cfg) -> float:
-    """Largest depth below the contact plane n·x = offset (``physics.elastic_energy.PlaneContact``)."""
-    n = np.asarray(cfg["contact"]["plane"][:3], float)
-    offset = float(cfg["contact"]["plane"][3])  # not rescaled: PlaneContact normalises n only
-    return float(max(0.0, (offset - x @ (n / np.linalg.norm(n))).max()))
+    """Largest depth inside the scenario's obstacles, over all nodes and steps."""
+    from insr.elasticity.scenarios import physics_from_config
+
+    _, _, contacts = physics_from_config(cfg, 3)
+    return float(max(0.0, *(np.max(np.asarray(c.penetration(x))) for c in contacts)))
 
 
 def _rms(a, b) -> float:
@@ -96,14 +93,13 @@ def main() -> None:
         from insr.io.checkpoint import load_state
 
         stepper = build_stepper(resolve_config("elastic_drop_3d", []))
-        X = coarse.points.astype(np.float32)
         for run in args.runs:
             parts = []
             for t, s in zip(TIMES, steps):
                 state, _ = load_state(run / "fields" / f"step_{s:06d}.npz", stepper.state_template())
-                phi = np.asarray(stepper.evaluate(state, X, t), np.float64)
-                parts.append(f"t = {t}: " + ", ".join(f"refine {k} {_rms(phi, fem[k]['x'][s][:n0]):.4f}"
-                                                      for k in levels))
+                parts.append(f"t = {t}: " + ", ".join(
+                    f"refine {k} {node_rms(stepper, state, t, coarse.points, fem[k]['x'][s][:n0]):.4f}"
+                    for k in levels))
             print(f"{run}: RMS " + "; ".join(parts), flush=True)
 
 

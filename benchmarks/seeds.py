@@ -72,19 +72,27 @@ _NEURAL_ONLY = ("seed", "field", "samples", "sampling", "contact_band", "optimiz
                 "rounds_rtol", "extrapolate", "save_every", "output")
 
 
+def reference_tag(cfg: dict) -> str:
+    """A short hash of everything an FEM reference of ``cfg`` depends on (the physics and the
+    contact quadrature, not the network's settings): cached references are keyed by it."""
+    import hashlib
+
+    from insr.reproduce.elastic import CONTACT_QUADRATURE
+
+    physics = {k: v for k, v in cfg.items() if k not in _NEURAL_ONLY}
+    physics["fem_contact_quadrature"] = CONTACT_QUADRATURE  # a lumped-contact reference is another reference
+    return hashlib.sha256(json.dumps(physics, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def fem_reference(name: str, cfg: dict, cache: Path | None = None):
     """(rest nodes X, final positions x) of the FEM reference of a dynamic elastic scenario
     at resolution ``FEM_REFERENCE[name]``: computed once per scenario and physics, and kept
     in ``cache`` (a resolution-96 run of the 2D collision takes minutes)."""
-    import hashlib
-
     import numpy as np
 
-    from insr.reproduce.elastic import CONTACT_QUADRATURE, _fem_run
+    from insr.reproduce.elastic import _fem_run
 
-    physics = {k: v for k, v in cfg.items() if k not in _NEURAL_ONLY}
-    physics["fem_contact_quadrature"] = CONTACT_QUADRATURE  # a lumped-contact reference is another reference
-    tag = hashlib.sha256(json.dumps(physics, sort_keys=True).encode()).hexdigest()[:12]
+    tag = reference_tag(cfg)
     key = (name, FEM_REFERENCE[name], tag)
     if key not in _references:
         path = cache / f"fem_{name}_r{FEM_REFERENCE[name]}_{tag}.npz" if cache else None

@@ -102,3 +102,18 @@ def test_elastic_step_objective_with_contact_band_is_unbiased():
     assert band.std() < 0.7 * uniform.std(), (band.std(), uniform.std())
     with pytest.raises(ValueError, match="contact_band > 0 needs an obstacle"):
         ElasticStepper(field, rest, Material("arap", 200.0, 150.0, 1.0), LevenbergMarquardt(), contact_band=0.1)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (["contact_band.width=-0.1"], r"contact_band\.width.*≥ 0"),
+    (["contact_band.share=1"], r"contact_band\.share.*\(0, 1\)"),
+    (["contact_band.pool=1"], r"contact_band\.pool.*≥ 2"),
+    (["contact_band.width=0.1", "samples=1"], r"'samples'.*≥ 2 with a contact band"),
+    (["contact_band.width=0.1", "optimizer=\"adam\""], r"contact_band\.width.*adam"),
+])
+def test_bad_contact_band_settings_are_named(bad, match):
+    from insr.cli import build_stepper, resolve_config
+    from insr.config import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        build_stepper(resolve_config("elastic_drop_3d", bad))

@@ -76,10 +76,7 @@ def _adaptive(cfg) -> ResidualSampling | None:
                           "(it draws fresh points every iteration)")
     if cfg["samples"] < 2:
         raise ConfigError(f"config key 'samples' must be ≥ 2 with adaptive sampling, got {cfg['samples']!r}")
-    try:
-        return ResidualSampling(share=float(a["share"]), pool=a["pool"], power=a["power"])
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"config table 'adaptive': {exc}") from None
+    return ResidualSampling(share=a["share"], pool=a["pool"], power=a["power"])
 
 
 def _field_stepper(problem, cfg, *, periodic: bool = False, reference=None):

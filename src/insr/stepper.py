@@ -69,7 +69,6 @@ class EvolutionScheme:
                  boundary_weight: float = 1.0, extrapolate: bool = False,
                  adaptive: ResidualSampling | None = None):
         self.fields, self.problem, self.integrator, self.solver = fields, problem, integrator, solver
-        self.adaptive = adaptive
         self.order = getattr(integrator, "order", None)
         self.boundary_samples = None  # set below when the problem has a boundary
         static = fields.static["u"]

@@ -261,18 +261,14 @@ def build_elastic(cfg: dict) -> ElasticStepper:
         raise _err("rounds", "an integer ≥ 1", cfg["rounds"])
     if not cfg["rounds_rtol"] > 0:
         raise _err("rounds_rtol", "a number > 0", cfg["rounds_rtol"])
-    band = cfg["contact_band"]
-    if isinstance(band["width"], bool) or not isinstance(band["width"], (int, float)) or not band["width"] >= 0:
-        raise _err("contact_band.width", "a length ≥ 0 (0: uniform points)", band["width"])
+    band = cfg["contact_band"]  # each value's range is checked by insr.config.RULES; here the combinations
     if band["width"] > 0 and not contacts:
         raise _err("contact_band.width", "0 without an obstacle (contact.plane / contact.sphere)", band["width"])
-    if isinstance(band["share"], bool) or not isinstance(band["share"], (int, float)) or not 0 < band["share"] < 1:
-        raise _err("contact_band.share", "a number in (0, 1)", band["share"])
-    if isinstance(band["pool"], bool) or not isinstance(band["pool"], int) or band["pool"] < 2:
-        raise _err("contact_band.pool", "an integer ≥ 2 (candidates per point)", band["pool"])
     if band["width"] > 0 and cfg["optimizer"] == "adam":
         raise _err("contact_band.width", "0 with optimizer = 'adam' (it draws fresh points every iteration)",
                    band["width"])
+    if band["width"] > 0 and cfg["samples"] < 2:
+        raise _err("samples", "≥ 2 with a contact band (uniform and band points)", cfg["samples"])
     f = cfg["field"]
     try:
         field = Siren(dim, dim, f["width"], f["depth"], omega0=f["omega0"], fast_sine=f["fast_sine"],

@@ -114,7 +114,7 @@ import numpy as np
 # ``from insr.elasticity.stepper import Material, RestShape, PlaneHandle,
 # write_elastic_outputs`` keeps working.
 from insr.engine import Engine, FieldSet
-from insr.geometry.band_sampling import band_mixture
+from insr.geometry.band_sampling import band_mixture, split_budget
 from insr.geometry.rest_shape import RestShape
 from insr.observers import body_metrics
 from insr.physics.elastic_energy import PlaneContact, SphereContact
@@ -206,9 +206,8 @@ class VariationalEulerScheme:
         self.contact_band = float(contact_band)
         use_band = self.contact_band > 0 and bool(contacts_)
         if use_band:
-            # at least one point of each kind: no uniform points would leave the bulk unsampled
-            n_band = min(samples - 1, max(1, int(round(band_share * samples))))
-            band_uniform = rest.sampler(samples - n_band, sampling)
+            n_uniform, n_band = split_budget(samples, band_share)
+            band_uniform = rest.sampler(n_uniform, sampling)
             band_candidates = rest.sampler(int(band_pool) * samples, "uniform")
         handle_blocks = []
         if penalty_handles:

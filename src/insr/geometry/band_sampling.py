@@ -25,6 +25,16 @@ import jax
 import jax.numpy as jnp
 
 
+def split_budget(n: int, share: float) -> tuple[int, int]:
+    """(uniform points, targeted points) of a budget of ``n`` with a targeted ``share``; each at
+    least 1 — without uniform points the rest of the domain would go unsampled (and the
+    weights, bounded by N / n_uniform, unbounded)."""
+    if n < 2:
+        raise ValueError(f"a sampling mixture needs at least 2 points, got {n}")
+    targeted = min(n - 1, max(1, int(round(share * n))))
+    return n - targeted, targeted
+
+
 def band_weights(in_band, n_uniform: int, k, n_rest, fraction):
     """The weight w(X) of the module docstring for points whose membership is ``in_band``."""
     n = n_uniform + k + n_rest

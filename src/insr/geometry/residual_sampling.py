@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from insr.geometry.band_sampling import split_budget
+
 
 @dataclass(frozen=True)
 class ResidualSampling:
@@ -57,10 +59,7 @@ class ResidualSampling:
 
     def split(self, n: int) -> tuple[int, int]:
         """(uniform points, adaptive points) of a budget of ``n``; each at least 1."""
-        if n < 2:
-            raise ValueError(f"adaptive sampling needs at least 2 points per step, got {n}")
-        n_adaptive = min(n - 1, max(1, int(round(self.share * n))))
-        return n - n_adaptive, n_adaptive
+        return split_budget(n, self.share)
 
 
 def mixture_weights(rho, rho_mean, n_uniform: int, n_adaptive: int):
@@ -91,8 +90,9 @@ def residual_mixture(key, uniform_sampler, pool_sampler, density, n_adaptive: in
     k_uniform, k_pool, k_pick = jax.random.split(key, 3)
     x_uniform = uniform_sampler(k_uniform)
     pool = pool_sampler(k_pool)
-    m = pool.shape[0]
-    rho_pool = _finite(density(pool), m)
+    m, n_uniform = pool.shape[0], x_uniform.shape[0]
+    rho_all = _finite(density(jnp.concatenate([x_uniform, pool], axis=0)), m)  # one evaluation
+    rho_uniform, rho_pool = rho_all[:n_uniform], rho_all[n_uniform:]
     rho_mean = jnp.mean(rho_pool)
     # Inverse-CDF draws with replacement: O(M + n log M) memory and work (jax.random.categorical
     # would build an n × M Gumbel array: 1.6 GB for 5,000 picks from 80,000 candidates).
@@ -103,6 +103,6 @@ def residual_mixture(key, uniform_sampler, pool_sampler, density, n_adaptive: in
     # the first index with cdf > u: candidates of zero density (flat cdf) are never picked
     picked = jnp.minimum(jnp.searchsorted(cdf, u, side="right"), pool.shape[0] - 1)
     points = jnp.concatenate([x_uniform, pool[picked]], axis=0)
-    rho = jnp.concatenate([_finite(density(x_uniform), m), rho_pool[picked]])
-    weights = mixture_weights(rho, rho_mean, x_uniform.shape[0], n_adaptive)
+    rho = jnp.concatenate([rho_uniform, rho_pool[picked]])
+    weights = mixture_weights(rho, rho_mean, n_uniform, n_adaptive)
     return points, weights
