@@ -193,7 +193,8 @@ class FEMStepper:
         report = {"iterations": int(info.iterations), "energy": float(info.energy),
                   "converged": bool(info.converged), "stop": info.message, "grad_norm": float(info.grad_norm),
                   "step_norm": float(info.step_norm), "backtracks": int(info.backtracks),
-                  "projected": int(info.projected), "newton_seconds": float(info.seconds)}
+                  "projected": int(info.projected), "newton_seconds": float(info.seconds),
+                  "cg_products": int(info.cg_products)}
         return {"x": x_new, "x_prev": x, "dt": np.asarray(float(dt))}, report
 
     @staticmethod
@@ -203,7 +204,7 @@ class FEMStepper:
                           energy=float(row["energy"]), grad_norm=float(row["grad_norm"]),
                           step_norm=float(row["step_norm"]), backtracks=int(row["backtracks"]),
                           projected=int(row["projected"]), seconds=float(row["newton_seconds"]),
-                          message=str(row["stop"]))
+                          message=str(row["stop"]), cg_products=int(row.get("cg_products", 0)))
 
     def evaluate(self, state, points=None, t=0.0) -> np.ndarray:
         """The node positions (the FEM's field lives at its nodes; ``points`` are not used)."""
