@@ -11,10 +11,11 @@ integrated per element, as every reference) on each level, and prints
 * for each neural run directory given (``insr run elastic_drop_3d --out DIR``), the RMS of
   φ(X, t) at the same nodes and times against every level.
 
-    python benchmarks/drop_reference.py --levels 0 1 --runs runs/drop-s0 runs/drop-s1
-    python benchmarks/drop_reference.py --levels 0 1    # ≈ 2 min
+    python benchmarks/drop_reference.py --levels 0 1 2 --runs runs/drop-s0 runs/drop-s1
+    python benchmarks/drop_reference.py --levels 0 1    # ≈ 1 min
 
-Level 2 (85,696 tetrahedra) did not finish in 15 min on 2 cores (SuperLU factorisations).
+The FEM runs with its conjugate-gradient Newton (``NewtonOptions(linear_solver="cg")``): level 2
+(85,696 tetrahedra) took 751 s on 2 shared cores; with SuperLU it did not finish in 15 min.
 
 FEM trajectories are cached in ``--out`` (default ``benchmarks/out/drop_reference``).
 """

@@ -192,6 +192,24 @@ def test_advection_reflection_beats_chorin_splitting_error(euler):
         _stepper(nu=0.1, scheme="reflection")
 
 
+@pytest.mark.parametrize("backtrace, order", [("euler", 1), ("rk2", 2)])
+def test_backtrace_local_error_has_the_schemes_order(backtrace, order):
+    """Departure points through a rigid rotation u = (−y, x), whose exact trace back over Δt is
+    the rotation by −Δt: one step's error falls as Δt^(order+1) — Euler's trace (the paper's)
+    is first order, the midpoint trace of ``backtrace = "rk2"`` (the grids' default) second."""
+    trace = _stepper(backtrace=backtrace).scheme._trace
+    v = lambda x: jnp.stack([-x[1], x[0]])
+    x = jnp.array([0.3, -0.2])
+    dts = np.array([0.1, 0.05, 0.025])
+    errors = []
+    for dt in dts:
+        c, s = math.cos(dt), math.sin(dt)
+        exact = np.array([c * 0.3 + s * -0.2, -s * 0.3 + c * -0.2])
+        errors.append(np.linalg.norm(np.asarray(trace(v, x, dt), np.float64) - exact))
+    slope = np.polyfit(np.log(dts), np.log(errors), 1)[0]
+    assert abs(slope - (order + 1)) < 0.2, (errors, slope)
+
+
 @pytest.mark.parametrize("build", [build_taylor_green, build_two_vortices])
 @pytest.mark.parametrize("cfg, key", [
     ({"problem": {"nu": -0.1}}, "problem.nu"),
