@@ -37,17 +37,16 @@ TIMES = (0.3, 1.0, 1.5)
 
 def fem_levels(levels, out: Path):
     from insr.cli import resolve_config
-    from insr.geometry.mesh import bunny_like_mesh, refine_uniform
-    from insr.reproduce.elastic import fem_for
+    from insr.reproduce.elastic import fem_for, fem_mesh
 
     cfg = resolve_config("elastic_drop_3d", [])
-    coarse = bunny_like_mesh(cfg["geometry"]["resolution"])
+    coarse = fem_mesh(cfg, 0)  # the scenario's mesh; level k: refined k times (the same shape)
     tag = reference_tag(cfg)  # a changed physics setting is another reference
     result = {}
     for k in levels:
         path = out / f"fem_r{cfg['geometry']['resolution']}_refine{k}_{tag}.npz"
         if not path.is_file():
-            mesh = refine_uniform(coarse, k)
+            mesh = fem_mesh(cfg, k)
             fem = fem_for(cfg, mesh)
             # CG Newton (block-Jacobi PCG): SuperLU's fill-in made level 2 impractical; on
             # level 1 both give the same trajectory to 3e-9 (tests/test_fem_elastic.py)
