@@ -219,6 +219,7 @@ def test_backtrace_local_error_has_the_schemes_order(backtrace, order):
     ({"problem": {"scheme": "reflection", "nu": 0.1}}, "problem.scheme"),
     ({"velocity": {"width": 0}}, "velocity.width"),
     ({"samples": 0}, "samples"),
+    ({"pressure_max_iters": -1}, "pressure_max_iters"),
 ])
 def test_bad_config_raises(build, cfg, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -302,3 +303,11 @@ def test_3d_error_points_stay_a_few_thousand():
             return u(x)
 
     assert P().error_points().shape == (22**3, 3)
+
+
+def test_pressure_sub_solve_has_its_own_iteration_cap():
+    """``pressure_max_iters`` caps the Poisson sub-solves only; 0 keeps the per-step solver's."""
+    own = build_taylor_green({"pressure_max_iters": 6})
+    assert own.scheme.pressure_solver.max_iters == 6 and own.scheme.solver.max_iters == 2
+    shared = build_taylor_green({})
+    assert shared.scheme.pressure_solver is shared.scheme.solver

@@ -64,6 +64,7 @@ RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "steps": _steps,
     "samples": _at_least(1),
     "boundary_samples": _at_least(1),
+    "pressure_max_iters": _at_least(0),
     "boundary_weight": _nonneg,
     "save_every": _at_least(1),
     "field.width": _at_least(1),

@@ -71,11 +71,13 @@ SOLVER_DEFAULTS = {
 INIT_ONLY_KEYS = ("tolerance",)
 
 
-def make_solver(cfg: dict) -> LevenbergMarquardt | MatrixFreeLM | AdamPlateau:
-    """The per-step solver named by ``cfg["solver"]`` with its table's settings."""
+def make_solver(cfg: dict, max_iters: int | None = None) -> LevenbergMarquardt | MatrixFreeLM | AdamPlateau:
+    """The per-step solver named by ``cfg["solver"]`` with its table's settings (its
+    iteration cap replaced by ``max_iters`` where given)."""
+    cap = {} if max_iters is None else {"max_iters": int(max_iters)}
     if cfg["solver"] == "lm":
-        return make_lm(cfg["lm"])
-    return AdamPlateau(**cfg["adam"])
+        return make_lm({**cfg["lm"], **cap})
+    return AdamPlateau(**{**cfg["adam"], **cap})
 
 
 def make_init_solver(cfg: dict) -> LevenbergMarquardt | MatrixFreeLM:
