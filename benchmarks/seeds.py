@@ -213,8 +213,13 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = parse_seeds(args.seeds)
-    if args.fem_reference:
-        FEM_REFERENCE.update({k: args.fem_reference for k in FEM_REFERENCE})
+    if args.fem_reference is not None:
+        # only for the scenarios named: a level means a resolution in 2D, refinements for the drop
+        named = [k for k in FEM_REFERENCE if k in args.scenarios]
+        if "elastic_drop_3d" in named and not 0 <= args.fem_reference <= 3:
+            ap.error(f"--fem-reference for elastic_drop_3d is a number of refinements of its mesh, 0-3 "
+                     f"(each multiplies the tetrahedra by 8), got {args.fem_reference}")
+        FEM_REFERENCE.update({k: args.fem_reference for k in named})
     if args.rescore:
         for name in args.scenarios:
             rescore(name, seeds, args.set, out)

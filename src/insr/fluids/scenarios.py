@@ -114,8 +114,10 @@ def _common(dt: float, steps: int) -> dict:
         # the first steps — those are the ones this reports.
         "substep_rtol": 0.5,
         # The pressure (Poisson) sub-solve's iteration cap; 0: the per-step solver's own
-        # (lm.max_iters / adam.max_iters).  The pressure solve is the one that falls behind
-        # when the divergence grows (two_vortices seed 3: its loss 5-10× the other seeds' late on).
+        # (lm.max_iters / adam.max_iters).  Advection-reflection needs more there than the other
+        # sub-solves: it doubles what a projection leaves undone, and with a shared cap of 4
+        # Taylor-Green seed 1 diverged (pressure loss 0.19 -> 120 in 10 steps); with 8 for the
+        # pressure seeds 0-2 end at 9.4-9.5e-6 (README, "Taylor-Green").
         "pressure_max_iters": 0,
         "seed": 0,
         "save_every": 1,
