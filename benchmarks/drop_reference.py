@@ -23,8 +23,6 @@ FEM trajectories are cached in ``--out`` (default ``benchmarks/out/drop_referenc
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +35,7 @@ TIMES = (0.3, 1.0, 1.5)
 
 def fem_levels(levels, out: Path):
     from insr.cli import resolve_config
-    from insr.reproduce.elastic import fem_for, fem_mesh
+    from insr.reproduce.elastic import fem_mesh, fem_run
 
     cfg = resolve_config("elastic_drop_3d", [])
     coarse = fem_mesh(cfg, 0)  # the scenario's mesh; level k: refined k times (the same shape)
@@ -46,16 +44,8 @@ def fem_levels(levels, out: Path):
     for k in levels:
         path = out / f"fem_r{cfg['geometry']['resolution']}_refine{k}_{tag}.npz"
         if not path.is_file():
-            mesh = fem_mesh(cfg, k)
-            fem = fem_for(cfg, mesh)
-            # CG Newton (block-Jacobi PCG): SuperLU's fill-in made level 2 impractical; on
-            # level 1 both give the same trajectory to 3e-9 (tests/test_fem_elastic.py)
-            fem.options = dataclasses.replace(fem.options, linear_solver="cg")
-            t0 = time.perf_counter()
-            traj, infos = fem.simulate(cfg["dt"], cfg["steps"])
-            wall = time.perf_counter() - t0
-            np.savez(path, x=np.stack([np.asarray(x) for x in traj]), wall=wall, cells=mesh.n_cells,
-                     converged=all(i.converged for i in infos))
+            r = fem_run(cfg, k)  # CG Newton in 3D (SuperLU's fill-in made level 2 impractical)
+            np.savez(path, x=r.trajectory, wall=r.wall_s, cells=r.mesh.n_cells, converged=r.converged)
         with np.load(path) as z:
             result[k] = {name: z[name] for name in z.files}
         r = result[k]

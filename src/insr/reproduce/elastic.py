@@ -156,6 +156,7 @@ class FEMRun:
     """One P1 FEM run of a dynamic scenario (:func:`fem_run`)."""
 
     x: np.ndarray  # nodal positions at the judged step
+    trajectory: np.ndarray  # (steps + 1, nodes, d): every step's positions, the rest state first
     mesh: object
     wall_s: float
     per_step_s: float
@@ -179,7 +180,8 @@ def fem_run(cfg: dict, level: int, judge_step: int | None = None) -> FEMRun:
     (traj, infos), wall = timed(fem.simulate, cfg["dt"], cfg["steps"])
     _, _, contacts = physics_from_config(cfg, mesh.dim)
     depth = max([0.0] + [float(np.max(np.asarray(c.penetration(x)))) for c in contacts for x in traj])
-    return FEMRun(x=np.asarray(traj[cfg["steps"] if judge_step is None else judge_step]), mesh=mesh, wall_s=wall,
+    traj = np.asarray(traj)
+    return FEMRun(x=traj[cfg["steps"] if judge_step is None else judge_step], trajectory=traj, mesh=mesh, wall_s=wall,
                   per_step_s=wall / max(1, cfg["steps"]), state_bytes=fem.state_bytes,
                   converged=all(i.converged for i in infos), max_penetration=depth)
 
