@@ -35,7 +35,7 @@ TIMES = (0.3, 1.0, 1.5)
 
 def fem_levels(levels, out: Path):
     from insr.cli import resolve_config
-    from insr.reproduce.elastic import fem_mesh, fem_run
+    from insr.reproduce.elastic import fem_mesh, fem_penetration, fem_run
 
     cfg = resolve_config("elastic_drop_3d", [])
     coarse = fem_mesh(cfg, 0)  # the scenario's mesh; level k: refined k times (the same shape)
@@ -51,16 +51,8 @@ def fem_levels(levels, out: Path):
         r = result[k]
         print(f"FEM, resolution-12 mesh refined {k}×: {int(r['cells'])} tetrahedra, {float(r['wall']):.0f} s, "
               f"Newton converged: {bool(r['converged'])}; largest penetration (all nodes) "
-              f"{_penetration(r['x'], cfg):.4f}", flush=True)
+              f"{fem_penetration(cfg, r['x']):.4f}", flush=True)
     return cfg, coarse, result
-
-
-def _penetration(x, cfg) -> float:
-    """Largest depth inside the scenario's obstacles, over all nodes and steps."""
-    from insr.elasticity.scenarios import physics_from_config
-
-    _, _, contacts = physics_from_config(cfg, 3)
-    return float(max(0.0, *(np.max(np.asarray(c.penetration(x))) for c in contacts)))
 
 
 def _rms(a, b) -> float:

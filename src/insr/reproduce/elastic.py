@@ -155,7 +155,6 @@ def mesh_level_tag(cfg: dict, level: int) -> str:
 class FEMRun:
     """One P1 FEM run of a dynamic scenario (:func:`fem_run`)."""
 
-    x: np.ndarray  # nodal positions at the judged step
     trajectory: np.ndarray  # (steps + 1, nodes, d): every step's positions, the rest state first
     mesh: object
     wall_s: float
@@ -165,11 +164,25 @@ class FEMRun:
     max_penetration: float  # largest depth of any node inside an obstacle, over all steps
 
 
-def fem_run(cfg: dict, level: int, judge_step: int | None = None) -> FEMRun:
-    """The P1 FEM of the scenario ``cfg`` on the mesh of ``level`` (:func:`fem_mesh`) over
-    ``cfg["steps"]`` steps; its positions at ``judge_step`` (default: the last)."""
+def fem_penetration(cfg: dict, trajectory) -> float:
+    """Largest depth of any node inside the scenario's obstacles over all states of an FEM
+    ``trajectory`` (steps + 1, nodes, d); 0 without contact."""
     from insr.elasticity.scenarios import physics_from_config
 
+    trajectory = np.asarray(trajectory)
+    _, _, contacts = physics_from_config(cfg, trajectory.shape[-1])
+    return max([0.0] + [float(np.max(np.asarray(c.penetration(x)))) for c in contacts for x in trajectory])
+
+
+def run_penetration(traj) -> float:
+    """Largest ``max_penetration`` of a neural run's metrics over its steps (each row holds that
+    step's)."""
+    return max(float(m["max_penetration"]) for m in traj.metrics if "max_penetration" in m)
+
+
+def fem_run(cfg: dict, level: int) -> FEMRun:
+    """The P1 FEM of the scenario ``cfg`` on the mesh of ``level`` (:func:`fem_mesh`) over
+    ``cfg["steps"]`` steps."""
     mesh = fem_mesh(cfg, level)
     fem = fem_for(cfg, mesh)
     if mesh.dim == 3:
@@ -178,12 +191,10 @@ def fem_run(cfg: dict, level: int, judge_step: int | None = None) -> FEMRun:
         # 3e-9 where both run (tests/test_fem_elastic.py)
         fem.options = dataclasses.replace(fem.options, linear_solver="cg")
     (traj, infos), wall = timed(fem.simulate, cfg["dt"], cfg["steps"])
-    _, _, contacts = physics_from_config(cfg, mesh.dim)
-    depth = max([0.0] + [float(np.max(np.asarray(c.penetration(x)))) for c in contacts for x in traj])
     traj = np.asarray(traj)
-    return FEMRun(x=traj[cfg["steps"] if judge_step is None else judge_step], trajectory=traj, mesh=mesh, wall_s=wall,
-                  per_step_s=wall / max(1, cfg["steps"]), state_bytes=fem.state_bytes,
-                  converged=all(i.converged for i in infos), max_penetration=depth)
+    return FEMRun(trajectory=traj, mesh=mesh, wall_s=wall, per_step_s=wall / max(1, cfg["steps"]),
+                  state_bytes=fem.state_bytes, converged=all(i.converged for i in infos),
+                  max_penetration=fem_penetration(cfg, traj))
 
 
 def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: dict) -> list[dict]:
@@ -203,9 +214,9 @@ def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: di
     ref_path = ctx.out / f"reference_{ref_tag}_{z['steps']}.npz"
     if not ref_path.is_file():
         ctx.log(f"{ctx.out.name}: FEM reference, {mesh_level_name(cfg, z['reference'])}")
-        r = fem_run(cfg, z["reference"], judge)
-        np.savez(ref_path, X=r.mesh.points, x=r.x, wall=r.wall_s, per=r.per_step_s, nbytes=r.state_bytes,
-                 conv=r.converged, depth=r.max_penetration)
+        r = fem_run(cfg, z["reference"])
+        np.savez(ref_path, X=r.mesh.points, x=r.trajectory[judge], wall=r.wall_s, per=r.per_step_s,
+                 nbytes=r.state_bytes, conv=r.converged, depth=r.max_penetration)
     ref = np.load(ref_path)
     X, x_ref = ref["X"], ref["x"]
     at = "" if judge == z["steps"] else f"; error at t = {t_judge:g}, step {judge} of {z['steps']}"
@@ -216,7 +227,7 @@ def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: di
         wall, _ = run_wall(traj)
         i = traj.steps.index(judge)  # every step is saved (the scenarios' save_every = 1)
         err = rms(st.evaluate(traj.states[i], X.astype(np.float32), traj.ts[i]))
-        depth = max(m["max_penetration"] for m in traj.metrics if "max_penetration" in m)
+        depth = run_penetration(traj)
         tm = run_timing(traj)
         per_step, first = tm["per_step_s"], tm["per_step_from"]
         over = f"step {tm['steps']}" if first >= tm["steps"] else f"steps {first}–{tm['steps']}"
@@ -229,8 +240,8 @@ def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: di
 
     def fem(resolution, kind, label):
         def compute():
-            r = fem_run(cfg, resolution, judge)
-            xi = interpolate_p1(r.mesh, r.x, X, allow_outside=True)
+            r = fem_run(cfg, resolution)
+            xi = interpolate_p1(r.mesh, r.trajectory[judge], X, allow_outside=True)
             return row(label, kind, error=rms(xi), wall_s=r.wall_s, state_bytes=r.state_bytes, series="FEM P1",
                        note=f"{r.mesh.n_points} nodes, {r.per_step_s:.2f} s/step, "
                             f"Newton {'converged' if r.converged else 'NOT converged'}; max penetration over "
