@@ -171,20 +171,24 @@ def test_viscous_decay_rate(euler):
     assert rate == pytest.approx(implicit, rel=0.05)
 
 
-@pytest.mark.slow  # ~25 s: keeps the default suite under 10 min (the grid's reflection order test stays)
+@pytest.mark.slow  # ~40 s: keeps the default suite under 10 min (the grid's reflection order test stays)
 def test_advection_reflection_beats_chorin_splitting_error(euler):
     """Taylor–Green, 4 steps of Δt = 0.1 from the same fitted state: the second-order
     advection–reflection scheme stays far closer to the steady solution than Chorin's
-    first-order splitting, and keeps the field divergence-free and the pressure physical."""
+    first-order splitting, and keeps the field divergence-free and the pressure physical —
+    with the midpoint back-trace: Euler's first-order trace sets the scheme's error.
+    Measured: velocity MSE 2.7e-6 (Chorin), 3.0e-7 (reflection, Euler's trace), 2.6e-8
+    (reflection, midpoint trace)."""
     chorin, state0, _ = euler
-    reflection = _stepper(scheme="reflection")
     errors = {}
-    for name, st in (("chorin", chorin), ("reflection", reflection)):
+    for name, st in (("chorin", chorin), ("reflection, euler", _stepper(scheme="reflection")),
+                     ("reflection", _stepper(scheme="reflection", backtrace="rk2"))):
         state = state0
         for n in range(4):
             state, _ = st.step(state, n * 0.1, 0.1, jax.random.PRNGKey(40 + n))
         errors[name] = st.metrics(state, 0.4)
-    assert errors["reflection"]["velocity_mse"] < errors["chorin"]["velocity_mse"] / 3, errors
+    assert errors["reflection"]["velocity_mse"] < errors["chorin"]["velocity_mse"] / 30, errors
+    assert errors["reflection"]["velocity_mse"] < errors["reflection, euler"]["velocity_mse"] / 4, errors
     assert errors["reflection"]["div_rms"] < 0.05
     p_scale = np.mean(np.asarray(flows.taylor_green_pressure(DOMAIN.grid(64))) ** 2)
     assert errors["reflection"]["pressure_mse"] < 0.05 * p_scale, errors
@@ -217,6 +221,7 @@ def test_backtrace_local_error_has_the_schemes_order(backtrace, order):
     ({"problem": {"walls": "sticky"}}, "problem.walls"),
     ({"problem": {"scheme": "leapfrog"}}, "problem.scheme"),
     ({"problem": {"scheme": "reflection", "nu": 0.1}}, "problem.scheme"),
+    ({"problem": {"scheme": "reflection", "backtrace": "euler"}}, "problem.backtrace"),
     ({"velocity": {"width": 0}}, "velocity.width"),
     ({"samples": 0}, "samples"),
     ({"pressure_max_iters": -1}, "pressure_max_iters"),

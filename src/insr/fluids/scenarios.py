@@ -29,7 +29,9 @@ Defaults (both scenarios)
   the paper's Adam loop instead.
 - Splitting: ``problem.advection = "compose"`` (u* = uⁿ∘X used exactly; ``"fit"`` is
   the paper's extra least-squares fit of u*), ``problem.backtrace = "euler"`` (the
-  paper's; ``"rk2"`` did not change the error at Δt = 0.05), ``problem.walls = "hard"``
+  paper's; with Chorin's splitting ``"rk2"`` barely changes the error at Δt = 0.05, 8.95e-5
+  against 9.2e-5 on Taylor–Green, but ``problem.scheme = "reflection"`` needs it: it is
+  refused with Euler's first-order trace, which set that scheme's error), ``problem.walls = "hard"``
   (u·n = 0 by construction; ``"penalty"`` adds a wall block).
 
 Run time (2 shared cores, measured): taylor_green ~5.5 s per step after a ~65 s initial
@@ -42,7 +44,7 @@ two_vortices
 ------------
 Finer features than Taylor–Green (a 4×4 pattern of cells of size 1/4, a density blob of
 width 0.08, vorticity jumps on the quadrant edges), so its defaults raise ``omega0`` to 8
-for all three networks, ``samples`` to 2000 and ``init.max_iters`` to 40 (initial
+for all three networks, ``samples`` to 4000 and ``init.max_iters`` to 40 (initial
 velocity rel. L2 error 1.0 % against the analytic field; 23 % with ω0 = 5 and 20
 iterations; ω0 = 15 with 1,000 points fitted better at t = 0 but its error grew 5× in
 5 steps).  A smooth network cannot follow the vorticity jumps: the autodiff divergence
@@ -149,7 +151,12 @@ TWO_VORTICES_DEFAULTS = {
     "velocity": _net(omega0=8.0),
     "pressure": _net(omega0=8.0),
     "density": _net(omega0=8.0),
-    "samples": 2000,
+    # 4,000 points per sub-step: with 2,000 the velocity MSE at t = 2.5 spread 9.3e-6 - 1.9e-5
+    # over seeds 0-4 (max/median 1.70; seed 3's divergence doubled over the last 10 steps and
+    # it lost to the 48^2 grid read bilinearly, 1.54e-5); with 4,000 it spread 4.1e-6 - 5.8e-6
+    # (median 5.6e-6, max/median 1.03; the 48^2 grid read bicubically: 9.8e-6), at ~1.3x the
+    # time per step.
+    "samples": 4000,
     "init": {**_INIT, "max_iters": 40},
     # ≤ 4 LM iterations per sub-step (Taylor–Green needs 2): with 2 the pressure solve
     # barely lowered the divergence here, and whether the run survived depended on the
@@ -230,9 +237,18 @@ def _validate(cfg: dict, defaults: dict) -> dict:
     _choice(cfg, "problem.walls", WALLS)
     _choice(cfg, "problem.backtrace", BACKTRACES)
     _choice(cfg, "problem.advection", ADVECTIONS)
-    if _choice(cfg, "problem.scheme", SCHEMES) == "reflection" and (p["nu"] > 0 or p["advection"] != "compose"):
-        raise ConfigError("config key 'problem.scheme' = 'reflection' needs problem.nu = 0 and problem.advection = "
-                          f"'compose', got nu = {p['nu']!r}, advection = {p['advection']!r}")
+    if _choice(cfg, "problem.scheme", SCHEMES) == "reflection":
+        if p["nu"] > 0 or p["advection"] != "compose":
+            raise ConfigError("config key 'problem.scheme' = 'reflection' needs problem.nu = 0 and problem.advection "
+                              f"= 'compose', got nu = {p['nu']!r}, advection = {p['advection']!r}")
+        if p["backtrace"] != "rk2":
+            # Euler's trace is first order and was the whole error of the second-order scheme:
+            # Taylor-Green at t = 5 ended at 9.5e-6 with it (three seeds), as the MAC grid does
+            # with the same trace (9.4e-6); with the midpoint trace it ended at 4.4e-8 - 8.0e-8
+            # (seeds 0-2, median 7.0e-8; README, "Taylor-Green").
+            raise ConfigError("config key 'problem.backtrace' = 'euler' with problem.scheme = 'reflection': "
+                              "Euler's back-trace is first order and would set the error of the second-order "
+                              "scheme; set problem.backtrace = 'rk2' (the midpoint trace, as the grids use)")
     for key in ("init_samples", "eval_resolution"):
         if cfg[key] < 1:
             raise ConfigError(f"config key '{key}' must be an integer ≥ 1, got {cfg[key]!r}")
