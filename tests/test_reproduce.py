@@ -258,6 +258,11 @@ def test_every_paper_example_runs_at_tiny_sizes(tmp_path):
     beyond = [r for r in rows if r["kind"] == "beyond"]
     assert beyond and beyond[0]["error"] is not None and "gauss4" in beyond[0]["method"]
     assert "| ours, beyond the paper |" in md
+    # Taylor-Green with advection-reflection, ours and the same-memory grid with the same scheme, compared
+    rows = json.loads((tmp_path / "taylor_green" / "result.json").read_text())["rows"]
+    refl = [r for r in rows if "advection-reflection" in r["method"]]
+    assert [r["kind"] for r in refl] == ["beyond", "same-memory"] and all(r["error"] for r in refl)
+    assert "- Beyond the paper: grid 48², bicubic, advection-reflection, same memory " in md
     # the paper's network size through the matrix-free LM (a stand-in size in the tiny profile)
     for name in ("elastic_collide_2d", "elastic_stretch"):
         rows = json.loads((tmp_path / name / "result.json").read_text())["rows"]
