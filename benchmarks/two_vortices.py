@@ -35,7 +35,7 @@ grid (halving or doubling from 48, then bisection to ~5 %) whose final velocity 
 at most ours; a 256² grid (the scenario's built-in reference).
 
     python benchmarks/two_vortices.py --steps 5 --reference 256   # quick check (~4 min on 2 cores)
-    python benchmarks/two_vortices.py                         # 50 steps, 1024² reference (~12 min on 2 loaded cores)
+    python benchmarks/two_vortices.py                         # 50 steps, 1024² reference (~15 min on 2 loaded cores)
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def run_grid(n, dt, steps, on_state, interpolation="cubic"):
 
 
 def sampled(state, order=1):
-    return sample_velocity(state, PTS, order), sample_density(state, PTS)
+    return sample_velocity(state, PTS, order), sample_density(state, PTS, order)
 
 
 @functools.cache  # the size search and the rows share runs

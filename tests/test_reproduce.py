@@ -158,14 +158,14 @@ def test_a_beyond_row_is_compared_with_the_classical_row_of_its_scheme():
     mine = row("ours, reflection", "beyond", error=7e-8, wall_s=300.0)
     chorin_grid = row("grid 48², chorin", "same-memory", error=8.8e-5)
     grid = row("grid 48², reflection", "same-memory", error=9e-9, compares_with="ours, reflection")
-    res = _result("quick", ours, 5.0, same=chorin_grid)
-    res["rows"] += [mine, grid]
+    res = _result("quick", ours, 5.0)
+    res["rows"] += [mine, grid, chorin_grid]  # the reflection grid listed first is not the Chorin comparison
     v = verdicts(res)
     assert "The classical solver of the same memory (grid 48², chorin) is 1.02× MORE accurate than ours." in v
     assert "Beyond the paper: grid 48², reflection is 7.78× MORE accurate than ours, reflection." in v
-    res["rows"][-1] = {**grid, "error": 7e-7}
+    res["rows"][-2] = {**grid, "error": 7e-7}
     assert "Beyond the paper: grid 48², reflection has 10× the error of ours, reflection." in verdicts(res)
-    res["rows"][-1] = {**grid, "compares_with": "no such row"}
+    res["rows"][-2] = {**grid, "compares_with": "no such row"}
     assert not any(s.startswith("Beyond the paper") for s in verdicts(res))
 
 
@@ -352,3 +352,26 @@ def test_the_taylor_green_reflection_row_config_builds():
     st = sc.build(cfgmod.merge(sc.defaults, {**REFLECTION, "steps": 1}))
     assert st.scheme_name == "reflection" and st.backtrace == "rk2"
     assert st.pressure_solver is not st.solver  # its own Poisson iteration cap
+
+
+def test_the_two_vortices_run_id_names_its_point_count(monkeypatch, tmp_path):
+    """Regression: the full profile went from 2,000 to 4,000 points under the same run id, so a resumed
+    report would have set the stored 2,000-point row beside grids judged against the new run."""
+    from insr.reproduce import fluids
+    from insr.reproduce.core import Context
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_ours(ctx, scenario, upd, run_id="ours", **kw):
+        seen.append((run_id, upd["samples"]))
+        raise Stop
+
+    monkeypatch.setattr(fluids, "_ours", fake_ours)
+    for profile in ("full", "quick"):
+        sizes = fluids.TWO_VORTICES.sizes[profile]
+        with pytest.raises(Stop):
+            fluids.run_two_vortices(Context(tmp_path / profile, profile, sizes, log=lambda m: None, progress=False))
+    assert seen == [("ours_n4000", 4000), ("ours_n1000", 1000)]

@@ -36,9 +36,10 @@ Defaults (both scenarios)
 
 Run time (2 shared cores, measured): taylor_green ~5.5 s per step after a ~65 s initial
 fit and ~40 s of compilation, so the 100 steps take ~11 min; after 20 steps the velocity
-MSE is 4.3e-6 against 6.2e-6 for the 48² grid of the same memory and 4.2e-6 for a 512²
-grid (``benchmarks/taylor_green.py``).  two_vortices ~7.5 s per step (LM ≤ 4 iterations, see below) after a ~110 s
-initial fit, ~8–10 min for 50 steps.
+MSE is 4.3e-6 against 4.2e-6 for the 48² grid of the same memory (read bicubically; 6.2e-6
+read bilinearly) and 4.2e-6 for a 512² grid (``benchmarks/taylor_green.py``).  two_vortices
+~16 s per step (4,000 points, LM ≤ 4 iterations, see below; loaded cores) after a ~110 s
+initial fit, ~15 min for 50 steps.
 
 two_vortices
 ------------

@@ -116,7 +116,8 @@ def verdicts(result: dict) -> list[str]:
     (or per step)."""
     by_kind = {}
     for r in result["rows"]:
-        by_kind.setdefault(r["kind"], r)
+        if not r.get("compares_with"):  # a row of another scheme is judged below, against its own
+            by_kind.setdefault(r["kind"], r)
     out = []
     ours = by_kind.get("ours")
     for p in result["paper"]:
