@@ -110,6 +110,21 @@ def test_forced_failing_fit_is_one_line_exit_2_and_keeps_the_checkpoint(tmp_path
     assert rows[0]["fit_attempts"] == 2  # it was retried with the sounder setting first
 
 
+def test_quiet_run_still_reports_steps_that_missed_their_tolerance(tmp_path, capsys):
+    """--quiet drops progress and summary, not failures: one LM iteration per step cannot meet the
+    tolerance, and the one line says how many steps missed it."""
+    code = main(["run", "advection1d", "--out", str(tmp_path / "a"), "--set", "steps=2", "--set", "lm.max_iters=1",
+                 "--set", "lm.rtol=1e-12", "--quiet"])
+    err = capsys.readouterr().err
+    rows = read_metrics(tmp_path / "a" / "metrics.csv")
+    missed = sum(1 for r in rows[1:] if r["converged"] is False)
+    assert code == 0 and missed == 2
+    assert err.count("\n") == 1 and err.startswith("insr: warning:")
+    assert "2 of 2 steps missed their solver tolerance" in err
+    assert main(["run", "advection1d", "--out", str(tmp_path / "b"), "--set", "steps=2", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""  # a clean quiet run stays silent
+
+
 def test_python_api_fits_the_initial_condition_with_its_own_solver():
     # A per-step solver capped at 8 iterations used to fit u0 with that same cap (loss
     # 0.39, relative L2 0.88) and step on silently; the fit now has its own solver.
