@@ -58,8 +58,7 @@ def grid_run(n, dt, steps, interpolation="cubic", scheme="chorin"):
     n² grid, read with its own advection kernel (module docstring)."""
     solver = GridEuler2D(n, interpolation=interpolation, scheme=scheme)
     res = solver.run(flows.taylor_green_velocity, dt, steps, save_every=1)
-    order = 3 if interpolation == "cubic" else 1
-    errs = [velocity_mse(s, EXACT, order=order) for s in res.states[1:]]
+    errs = [velocity_mse(s, EXACT, order=solver.order) for s in res.states[1:]]
     ke = kinetic_energy(res.final) / kinetic_energy(res.states[0])
     return errs[-1], float(np.mean(errs)), res.wall_time, ke, velocity_mse(res.final, EXACT)
 

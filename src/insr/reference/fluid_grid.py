@@ -518,7 +518,9 @@ class GridEuler2D:
         self.backtrace = _check_choice("backtrace", backtrace, _BACKTRACES)
         self.workers = workers
         self.h = 2.0 / self.n
-        self._order = 1 if self.interpolation == "linear" else 3
+        # the advection kernel's order; read the grid at other points with it (sample_velocity's
+        # order=) so that a bicubic grid is not charged a bilinear read's error
+        self.order = 1 if self.interpolation == "linear" else 3
 
         nodes, centres = _axis_coords(self.n, True), _axis_coords(self.n, False)
         # Advected unknowns: interior faces only (wall faces stay 0) and all cells.
@@ -638,7 +640,7 @@ class GridEuler2D:
         """Semi-Lagrangian step: returns ``(ux*, uy*, density*)``, ``state``'s velocity (and
         density) advected over ``dt`` along the velocity of ``by`` (default: ``state`` itself);
         density* is ``None`` if the state has none."""
-        n, order = self.n, self._order
+        n, order = self.n, self.order
         by = state if by is None else by
         sux, suy = by.ux, by.uy
         ux_pad, uy_pad = _pad(sux, "ux"), _pad(suy, "uy")

@@ -93,7 +93,7 @@ class GridFluidStepper:
     def evaluate(self, state, points, t=0.0) -> np.ndarray:
         g = self.grid_state(state, t or 0.0)
         pts = np.asarray(points, np.float64)
-        order = 3 if self.solver.interpolation == "cubic" else 1
+        order = self.solver.order
         cols = [sample_velocity(g, pts, order), self._sample_cells(g, g.pressure, pts, order)[:, None]]
         if self.has_density:
             cols.append(sample_density(g, pts, order)[:, None])

@@ -38,8 +38,9 @@ def _grid_error(velocity0, reference_u, n: int, steps: int, interpolation="cubic
     bicubically, 1.54e-5 bilinearly; Taylor–Green with advection–reflection: 9.0e-9 and 3.2e-7."""
     from insr.reference.fluid_grid import GridEuler2D, kinetic_energy, velocity_mse
 
-    res = GridEuler2D(n, interpolation=interpolation, scheme=scheme).run(velocity0, DT, steps, density0)
-    err = velocity_mse(res.final, reference_u, order=3 if interpolation == "cubic" else 1)
+    grid = GridEuler2D(n, interpolation=interpolation, scheme=scheme)
+    res = grid.run(velocity0, DT, steps, density0)
+    err = velocity_mse(res.final, reference_u, order=grid.order)
     return err, res.wall_time, kinetic_energy(res.final) / kinetic_energy(res.states[0])
 
 
