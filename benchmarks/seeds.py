@@ -243,7 +243,11 @@ def main(argv=None) -> int:
                 print(f"   {col}: {spread(vals)}")
         print(f"   wall time s: {spread([r['wall_s'] for r in ok])}")
         print(f"   steps missing their tolerance per run: {[r.get('missed_tolerance') for r in ok]}; "
-              f"loss jumps: {[r.get('loss_jumps') for r in ok]}\n", flush=True)
+              f"loss jumps: {[r.get('loss_jumps') for r in ok]}", flush=True)
+        if any("max_penetration" in r for r in ok):
+            print(f"   steps flagged penetration per run: {[r.get('penetration') for r in ok]}; "
+                  f"flagged overfit: {[r.get('overfit') for r in ok]}", flush=True)
+        print(flush=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return 0
 

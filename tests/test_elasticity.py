@@ -149,6 +149,34 @@ def test_contact_penetration_is_bounded_by_the_penalty(obstacle):
     final = results[-1][2]
     assert final["com_y"] > rest.lo[1] + 0.5 - 2 * delta - h
     assert abs(final["com_y"] - results[-2][2]["com_y"]) < 0.05
+    # a contact within the penalty's bound raises no alarm (limit: 10 % of the unit square)
+    assert st.penetration_limit == pytest.approx(0.1) and 1.5 * delta < 0.1
+    assert not any(st.flag_metrics(m) for _, _, m in results)
+
+
+def test_a_body_sinking_into_an_obstacle_is_flagged_penetration():
+    r"""A soft penalty (k = 10³) lets the unit square sink: at rest on the plane its weight m g
+    balances k∫p dV = kWδ²/2, so δ = √(2mg/(kW)) = 0.14, above the alarm's 0.1 (10 % of the
+    square).  Every step deeper than that is flagged in its row and counted in the summary; the
+    stiff contact of the test above (k = 10⁵, δ ≤ 0.06) raises none."""
+    k, h, dt = 1e3, 0.05, 0.1
+    rest = RestShape.from_box((-0.5, h), (0.5, 1.0 + h))
+    st = ElasticStepper(small_field(2, 16, 2), rest, MAT, lm(12), gravity=(0.0, -G),
+                        contacts=[PlaneContact((0.0, 1.0), 0.0, k)], samples=500)
+    traj = simulate(st, dt=dt, steps=6, key=jax.random.PRNGKey(1))
+    rows = traj.metrics[1:]
+    deep = [r["max_penetration"] > st.penetration_limit for r in rows]
+    assert [("penetration" in r["flag"]) for r in rows] == deep, [(r["max_penetration"], r["flag"]) for r in rows]
+    assert max(r["max_penetration"] for r in rows) > 0.12, [r["max_penetration"] for r in rows]
+    assert traj.summary["penetration"] == sum(deep) > 0
+    assert "flagged penetration" in summary_line(traj.summary)
+    # off: the same rows judged with penetration_alarm = 0 raise nothing
+    off = ElasticStepper(small_field(2, 16, 2), rest, MAT, lm(12), gravity=(0.0, -G),
+                         contacts=[PlaneContact((0.0, 1.0), 0.0, k)], samples=500, penetration_alarm=0.0)
+    assert off.penetration_limit is None and not any(off.flag_metrics(r) for r in rows)
+    with pytest.raises(ValueError, match="penetration_alarm"):
+        ElasticStepper(small_field(2), rest, MAT, lm(), contacts=[PlaneContact((0.0, 1.0), 0.0, k)],
+                       penetration_alarm=-1.0)
 
 
 # --------------------------------------------------------------------------------------
@@ -226,6 +254,7 @@ def test_default_configs_build(scenario):
     ({"geometry": {"shape": "torus"}}, "geometry.shape"),
     ({"handles": {"positions": [0.0, 0.5, 1.0]}}, "handles.positions"),
     ({"handles": {"positions": [0.0], "displacements": [[1.0]]}}, "handles.displacements[0]"),
+    ({"penetration_alarm": -0.1}, "penetration_alarm"),
 ])
 def test_bad_config_values_name_the_key(updates, key):
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):

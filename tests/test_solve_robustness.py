@@ -183,7 +183,7 @@ def test_loss_jumps_are_flagged_and_missed_tolerances_counted(tmp_path):
                     run_dir=tmp_path / "run")
     flags = [r["flag"] for r in traj.metrics[1:]]
     assert flags == ["", "", "", "", "", "loss_jump", "", ""]
-    assert traj.summary == {"steps": 8, "missed_tolerance": 2, "loss_jumps": 1, "overfit": 0}
+    assert traj.summary == {"steps": 8, "missed_tolerance": 2, "loss_jumps": 1, "overfit": 0, "penetration": 0}
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
     assert rows[6]["flag"] == "loss_jump"
 

@@ -20,9 +20,10 @@ Failures are loud: an initial fit whose step-0 info says ``fit_ok = False`` (see
 after its state is checkpointed; a step whose final loss is more than
 ``jump_factor`` × the median of the previous ``history`` steps' is flagged
 ``loss_jump`` in the ``flag`` column and on the progress line (beside any flag the
-stepper raises itself, e.g. the elastic stepper's ``overfit``); the
+stepper raises itself, e.g. the elastic stepper's ``overfit``, and any its
+``flag_metrics(metrics)`` returns for the new state, e.g. ``penetration``); the
 :class:`Trajectory`'s ``summary`` counts the steps that missed their solver's
-tolerance (``converged = False``) and the loss jumps.
+tolerance (``converged = False``), the loss jumps and each flag.
 """
 
 from __future__ import annotations
@@ -153,7 +154,8 @@ def summarize(rows: list[dict]) -> dict:
     out = {"steps": len(steps),
            "missed_tolerance": sum(1 for r in steps if r.get("converged") is False),
            "loss_jumps": sum(1 for r in steps if "loss_jump" in str(r.get("flag", ""))),
-           "overfit": sum(1 for r in steps if "overfit" in str(r.get("flag", "")))}
+           "overfit": sum(1 for r in steps if "overfit" in str(r.get("flag", ""))),
+           "penetration": sum(1 for r in steps if "penetration" in str(r.get("flag", "")))}
     sums = [(r.get("sq_error"), r.get("sq_ref")) for r in rows]
     if rows and all(isinstance(e, float) and isinstance(q, float) for e, q in sums):
         out["spacetime_rel_l2"] = math.sqrt(sum(e for e, _ in sums) / max(sum(q for _, q in sums), 1e-300))
@@ -168,6 +170,10 @@ def summary_line(summary: dict) -> str:
     if summary.get("overfit"):
         line += (f"; {summary['overfit']} step(s) flagged overfit (the loss on held-out points far above the "
                  "fitted one: more points per solve)")
+    if summary.get("penetration"):
+        line += (f"; {summary['penetration']} step(s) flagged penetration (the body deeper inside an obstacle "
+                 "than penetration_alarm allows: more points per solve (samples, or contact_band.width as the 3D "
+                 "drop uses), more LM iterations (lm.max_iters), or another seed)")
     return line
 
 
@@ -274,10 +280,12 @@ def simulate(stepper, *, dt: float, steps: int, key=None, saveat: SaveAt = SaveA
             # the loop's own judgement (a loss jump) beside the stepper's (e.g. "overfit")
             # (a step that reports no loss, e.g. a direct or Newton reference step, is not judged)
             jump = _loss_flag(rows, float(info["loss"]), jump_factor, history) if "loss" in info else ""
-            flags = [jump, info.get("flag", "")]
+            metrics = stepper.metrics(state, t)
+            # and the stepper's judgement of its state (e.g. the elastic "penetration" alarm)
+            judge = getattr(stepper, "flag_metrics", None)
+            flags = [jump, info.get("flag", ""), judge(metrics) if judge else ""]
             flag = "+".join(f for f in flags if f)
-            row = {"step": n + 1, "t": t, **info, "flag": flag, "step_time": elapsed, "wall_time": wall,
-                   **stepper.metrics(state, t)}
+            row = {"step": n + 1, "t": t, **info, "flag": flag, "step_time": elapsed, "wall_time": wall, **metrics}
             record(n + 1, t, state, row)
             if bar:
                 bar.update(n + 1, t, {**info, "flag": flag}, summarize(rows))

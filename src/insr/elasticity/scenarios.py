@@ -116,6 +116,9 @@ def elastic_defaults(name: str, dim: int, *, dt: float, steps: int, samples: int
         "extrapolate": False,
         "rounds": 1,
         "rounds_rtol": 1e-2,
+        # flag a step whose body lies deeper in an obstacle than this fraction of its smallest
+        # extent (ElasticStepper: the FEM references go 0.034 deep on a body of size 1)
+        "penetration_alarm": 0.1,
         "seed": 0,
         "save_every": 1,
         "output": {"images": True, "paraview": True, "ply": True},
@@ -279,7 +282,7 @@ def build_elastic(cfg: dict) -> ElasticStepper:
                               samples=cfg["samples"], sampling=cfg["sampling"], extrapolate=cfg["extrapolate"],
                               rounds=cfg["rounds"], rounds_rtol=cfg["rounds_rtol"],
                               contact_band=float(band["width"]), band_share=float(band["share"]),
-                              band_pool=band["pool"])
+                              band_pool=band["pool"], penetration_alarm=cfg["penetration_alarm"])
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
