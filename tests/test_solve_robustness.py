@@ -230,3 +230,19 @@ def test_initial_fit_succeeds_on_ten_seeds(name):
         if not info["fit_ok"] or info["fit_attempts"] != 1:
             failures.append((seed, info["fit_error"], info["fit_attempts"]))
     assert not failures, failures
+
+
+def test_quiet_elastic_run_still_reports_a_body_that_sank_into_an_obstacle(tmp_path, capsys):
+    """A soft penalty (contact.stiffness = 10³, 100× below the scenario's) lets the square sink
+    into the disk deeper than penetration_alarm (0.1 of its size): --quiet still says so."""
+    run = tmp_path / "sink"
+    code = main(["run", "elastic_collide_2d", "--out", str(run), "--set", "contact.stiffness=1000",
+                 "--set", "steps=6", "--set", "samples=300", "--set", "field.width=12",
+                 "--set", "output.images=false", "--set", "output.paraview=false", "--set", "output.ply=false",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    rows = read_metrics(run / "metrics.csv")
+    flagged = sum(1 for r in rows[1:] if "penetration" in r["flag"])
+    assert code == 0 and flagged == sum(1 for r in rows[1:] if r["max_penetration"] > 0.1) > 0
+    assert err.count("\n") == 1 and err.startswith("insr: warning:")
+    assert f"{flagged} step(s) flagged penetration" in err
