@@ -34,7 +34,9 @@ __all__ = ["EvolutionScheme", "FieldStepper", "Stepper", "relative_l2", "retry_s
 
 class Stepper(Protocol):
     """What :func:`insr.simulate.simulate` advances.  Optional: ``needs_key = False`` for a
-    deterministic stepper (it is then given ``None`` instead of a PRNG key per step)."""
+    deterministic stepper (it is then given ``None`` instead of a PRNG key per step), and
+    ``flag_metrics(metrics) -> str``, a flag for the step's row judged from its new state's
+    metrics ('' for none; e.g. the elastic stepper's ``penetration``)."""
 
     channel_names: tuple[str, ...]
     dim: int
