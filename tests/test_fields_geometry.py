@@ -90,3 +90,15 @@ def test_snapshot_times_beyond_a_shortened_run_are_drawn_once():
     traj.steps, traj.ts, traj.states = [0, 1, 2], [0.0, 0.01, 0.02], [None] * 3
     assert distinct_steps(traj, [0.0, 4.0, 8.0, 12.0]) == [0, 2]  # 4, 8, 12 all clamp to t = 0.02
     assert distinct_steps(traj, []) == [0, 2]
+
+
+def test_clamp_keeps_the_derivative_on_the_box_faces():
+    """Box.clamp is the nearest point of the box with derivative 1 inside and on the faces, 0
+    outside (``jnp.clip`` gives 1/2 on a face: a back-trace from a wall point was wrong)."""
+    from insr.geometry.domains import clamp
+
+    box = Box((-1.0, 0.0), (1.0, 2.0))
+    x = jnp.array([[-1.0, 2.0], [-1.5, 0.5], [0.3, 2.5], [1.0, 0.0]])
+    np.testing.assert_array_equal(box.clamp(x), jnp.clip(x, jnp.array(box.lo), jnp.array(box.hi)))
+    d = jax.vmap(lambda s: jax.grad(lambda t: clamp(t, -1.0, 1.0))(s))(jnp.array([-1.0, -0.5, 1.0, -1.5, 2.0]))
+    np.testing.assert_array_equal(d, [1.0, 1.0, 1.0, 0.0, 0.0])

@@ -214,6 +214,23 @@ def test_backtrace_local_error_has_the_schemes_order(backtrace, order):
     assert abs(slope - (order + 1)) < 0.2, (errors, slope)
 
 
+@pytest.mark.parametrize("backtrace", ["euler", "rk2"])
+def test_advected_divergence_on_a_wall_is_its_limit_from_inside(backtrace):
+    """A sample exactly on a wall (``jax.random.uniform`` returns 0 about once in 10⁷ draws):
+    with hard walls the back-trace from it stays on the wall, where a clamp that splits the
+    tie (``jnp.clip``: derivative 1/2) made ∇·(uⁿ∘X) wrong — measured in a Taylor–Green
+    reflection step, −9.06 instead of −0.318, one residual that wrecked the step's Poisson
+    solve.  On the wall it must equal its value just inside."""
+    st = _stepper(backtrace=backtrace)
+    up = st.scheme.fields.template["u"]  # the untrained network: any velocity with hard walls
+    advected = lambda x: st.scheme._vel(up, st.scheme._departure(up, x, 0.05))
+    div = lambda x: float(jnp.trace(jax.jacfwd(advected)(jnp.asarray(x, jnp.float32))))
+    for wall, inside in (((0.35, -1.0), (0.35, -1.0 + 1e-4)), ((1.0, 0.2), (1.0 - 1e-4, 0.2)),
+                         ((-0.6, 1.0), (-0.6, 1.0 - 1e-4))):
+        on, near = div(wall), div(inside)
+        assert abs(near) > 1e-3 and abs(on - near) <= 1e-2 * abs(near), (wall, on, near)
+
+
 @pytest.mark.parametrize("build", [build_taylor_green, build_two_vortices])
 @pytest.mark.parametrize("cfg, key", [
     ({"problem": {"nu": -0.1}}, "problem.nu"),

@@ -101,3 +101,12 @@ def test_the_config_builds_it_on_the_problems_box_and_it_fits_the_initial_condit
     assert st.num_params == table_params(cfg["field"], 1, 1)
     state, info = st.initial_state(jax.random.PRNGKey(0))
     assert info["fit_ok"] and info["fit_error"] < 1e-3, info
+
+
+def test_derivative_on_the_box_faces_is_its_limit_from_inside():
+    # the encoding clamps x to the box; a clamp that split the tie (jnp.clip) halved ∂f/∂x there
+    f = _grid()
+    g = lambda s: float(jax.grad(lambda t: f(jnp.array([t]))[0])(jnp.float32(s)))
+    for face, inside in ((-2.0, -2.0 + 1e-4), (2.0, 2.0 - 1e-4)):
+        on, near = g(face), g(inside)
+        assert abs(near) > 0 and abs(on - near) <= 1e-2 * abs(near), (face, on, near)

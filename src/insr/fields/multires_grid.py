@@ -35,6 +35,7 @@ import numpy as np
 
 from insr.fields.mlp import glorot_tanh_layers, mlp_params, tanh_mlp
 from insr.fields.siren import Linear, check_dtype
+from insr.geometry.domains import clamp
 
 INTERPOLATIONS = ("cubic", "linear")
 _PRIMES = (1, 2654435761, 805459861)
@@ -145,7 +146,7 @@ class MultiresGrid(eqx.Module):
 
     def encode(self, x):
         lo, hi = jnp.asarray(self.lo, x.dtype), jnp.asarray(self.hi, x.dtype)
-        u = jnp.clip((x - lo) / (hi - lo), 0.0, 1.0)
+        u = clamp((x - lo) / (hi - lo), 0.0, 1.0)  # not jnp.clip: its derivative is 1/2 on the box's faces
         return jnp.concatenate([self._level(level, u) for level in range(len(self.resolutions))])
 
     def __call__(self, x):
