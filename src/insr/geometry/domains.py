@@ -90,9 +90,10 @@ class Box:
         lo, hi = jnp.asarray(self.lo), jnp.asarray(self.hi)
         return jnp.all((x >= lo - tol) & (x <= hi + tol), axis=-1)
 
-    def clamp(self, x):
-        """The nearest point of the box; derivative 1 inside and on the walls (:func:`clamp`)."""
-        return clamp(x, jnp.asarray(self.lo, x.dtype), jnp.asarray(self.hi, x.dtype))
+    def clamp(self, x, margin: float = 0.0):
+        """The nearest point of the box grown by ``margin`` on every side; derivative 1 inside and
+        on its faces (:func:`clamp`)."""
+        return clamp(x, jnp.asarray(self.lo, x.dtype) - margin, jnp.asarray(self.hi, x.dtype) + margin)
 
     def boundary_points(self, key, n: int):
         """n points uniform on the boundary (in 1D: the two end points, alternating)."""
