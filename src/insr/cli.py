@@ -227,7 +227,7 @@ def _execute(cfg: dict, run_dir: Path, *, resume: bool, quiet: bool) -> None:
     import jax
 
     from insr.outputs import write_outputs
-    from insr.simulate import SaveAt, simulate, summary_line
+    from insr.simulate import SaveAt, alarmed, simulate, summary_line
 
     stepper = build_stepper(cfg)
     if not quiet:
@@ -247,7 +247,7 @@ def _execute(cfg: dict, run_dir: Path, *, resume: bool, quiet: bool) -> None:
         print(f"insr: {summary_line(traj.summary)}", file=sys.stderr)
         for p in outputs:
             print(f"  {p}", file=sys.stderr)
-    elif any(traj.summary.get(k) for k in ("missed_tolerance", "loss_jumps", "overfit", "penetration")):
+    elif alarmed(traj.summary):
         # --quiet drops the progress and the summary, never a failure: a diverging fluid run
         # (93 of 100 steps missed, velocity MSE 5e-2) used to end here without a word
         print(f"insr: warning: {summary_line(traj.summary)}", file=sys.stderr)

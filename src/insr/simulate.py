@@ -145,17 +145,25 @@ def fit_failure_message(info: dict) -> str:
             f"or another seed")
 
 
+# The summary's count of the steps carrying each flag: the loop's own (a loss jump) and the
+# steppers' ("overfit" from the elastic solve, "penetration" from its flag_metrics).
+FLAG_COUNTS = {"loss_jumps": "loss_jump", "overfit": "overfit", "penetration": "penetration"}
+
+
+def alarmed(summary: dict) -> bool:
+    """Whether any step missed its tolerance or carries a flag (what ``--quiet`` still reports)."""
+    return any(summary.get(k) for k in ("missed_tolerance", *FLAG_COUNTS))
+
+
 def summarize(rows: list[dict]) -> dict:
     """Counts over the time steps (step 0, the initial fit, excluded), and, when every row (step 0
     included) carries the sums ``sq_error`` and ``sq_ref``, the space–time relative L2 error
     ``spacetime_rel_l2`` = √(Σ_rows sq_error / Σ_rows sq_ref): the error over all recorded
     steps × error points at once (the metric of the Neural Galerkin benchmarks)."""
     steps = [r for r in rows if r.get("step", 0) > 0]
-    out = {"steps": len(steps),
-           "missed_tolerance": sum(1 for r in steps if r.get("converged") is False),
-           "loss_jumps": sum(1 for r in steps if "loss_jump" in str(r.get("flag", ""))),
-           "overfit": sum(1 for r in steps if "overfit" in str(r.get("flag", ""))),
-           "penetration": sum(1 for r in steps if "penetration" in str(r.get("flag", "")))}
+    out = {"steps": len(steps), "missed_tolerance": sum(1 for r in steps if r.get("converged") is False)}
+    for count, flag in FLAG_COUNTS.items():
+        out[count] = sum(1 for r in steps if flag in str(r.get("flag", "")))
     sums = [(r.get("sq_error"), r.get("sq_ref")) for r in rows]
     if rows and all(isinstance(e, float) and isinstance(q, float) for e, q in sums):
         out["spacetime_rel_l2"] = math.sqrt(sum(e for e, _ in sums) / max(sum(q for _, q in sums), 1e-300))
