@@ -113,7 +113,7 @@ def test_forced_failing_fit_is_one_line_exit_2_and_keeps_the_checkpoint(tmp_path
 def test_quiet_run_still_reports_steps_that_missed_their_tolerance(tmp_path, capsys):
     """--quiet drops progress and summary, not failures: one LM iteration per step cannot meet the
     tolerance, and the one line says how many steps missed it."""
-    code = main(["run", "advection1d", "--out", str(tmp_path / "a"), "--set", "steps=2", "--set", "lm.max_iters=1",
+    code = main(["run", "heat1d", "--out", str(tmp_path / "a"), "--set", "steps=2", "--set", "lm.max_iters=1",
                  "--set", "lm.rtol=1e-12", "--quiet"])
     err = capsys.readouterr().err
     rows = read_metrics(tmp_path / "a" / "metrics.csv")
@@ -121,7 +121,7 @@ def test_quiet_run_still_reports_steps_that_missed_their_tolerance(tmp_path, cap
     assert code == 0 and missed == 2
     assert err.count("\n") == 1 and err.startswith("insr: warning:")
     assert "2 of 2 steps missed their solver tolerance" in err
-    assert main(["run", "advection1d", "--out", str(tmp_path / "b"), "--set", "steps=2", "--quiet"]) == 0
+    assert main(["run", "heat1d", "--out", str(tmp_path / "b"), "--set", "steps=2", "--quiet"]) == 0
     assert capsys.readouterr().err == ""  # a clean quiet run stays silent
 
 
