@@ -170,3 +170,33 @@ def test_solvers_declare_their_objective_form_and_their_retry_setting():
         assert (s.tau, s.max_iters, s.geodesic) == (1e-3, 20, 0.75), cls
     lbfgs = LBFGS()
     assert retry_solver(lbfgs) is lbfgs  # no sounder setting: retried as it is, on fresh points
+
+
+def _poly_stage(n_points, solver):
+    """Fit a degree-7 polynomial (8 weights) to sin(3x) on n uniform points of [−1, 1]."""
+    powers = jnp.arange(8.0)
+    block = Block(lambda c, x, a: (jnp.sum(c * x[0] ** powers) - jnp.sin(3 * x[0]))[None],
+                  lambda k: jax.random.uniform(k, (n_points, 1), minval=-1.0, maxval=1.0))
+    return Stage("fit", (block,), solver)
+
+
+def test_held_out_loss_exposes_a_fit_that_only_interpolates_its_sample():
+    """8 weights through 8 points: the sampled loss is round-off, the objective on fresh points
+    is not; with 400 points both agree.  Measuring it leaves the solve as it was."""
+    lm = LevenbergMarquardt(max_iters=50, tau=1e-8)
+    key, c0 = jax.random.PRNGKey(3), jnp.zeros(8)
+    for n, interpolates in ((8, True), (400, False)):
+        plain, measured = StageLog(), StageLog(heldout=True)
+        c_plain = plain.run(_poly_stage(n, lm), c0, None, key)
+        c = measured.run(_poly_stage(n, lm), c0, None, key)
+        np.testing.assert_array_equal(c, c_plain)
+        assert np.isnan(float(plain.stats["fit"].heldout))
+        loss, held = float(measured.stats["fit"].loss), float(measured.stats["fit"].heldout)
+        if interpolates:
+            assert loss < 1e-8 and held > 1e3 * loss
+        else:
+            assert 0.5 * loss < held < 2 * loss
+    info = step_info({"p": _stats(3, 1e-2, 1e-4, True)._replace(heldout=jnp.asarray(2e-4)),
+                      "u": _stats(4, 3e-8, 7e-10, True)._replace(heldout=jnp.asarray(9e-10))}, main="u")
+    assert info["heldout_loss"] == pytest.approx(9e-10) and info["p_heldout"] == pytest.approx(2e-4)
+    assert "heldout_loss" not in step_info({"u": _stats(4, 3e-8, 7e-10, True)})

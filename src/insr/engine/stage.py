@@ -14,7 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jax
+import numpy as np
+
 from insr.solvers.levenberg_marquardt import SolveStats, stop_reason_name
+from insr.solvers.objective import loss_value, sample_blocks
 
 
 @dataclass(frozen=True)
@@ -34,16 +38,33 @@ class Stage:
         return self.solver.solve(tuple(self.blocks), guess, args, key)
 
 
-class StageLog:
-    """Run stages and keep their stats by name, in order (inside a traced step)."""
+# Salt of the held-out points' key: fold_in(key, HELDOUT_SALT) draws points independent of the
+# solve's own (the solvers draw theirs from split(key)).
+HELDOUT_SALT = 0x4E1D
 
-    def __init__(self):
+
+class StageLog:
+    """Run stages and keep their stats by name, in order (inside a traced step).
+
+    With ``heldout=True`` each stage's objective is also evaluated at its solution on fresh
+    points (same blocks and samplers, key ``fold_in(key, HELDOUT_SALT)``) and kept as
+    ``SolveStats.heldout``: the solve's loss measures the fit on its own sample only, and a
+    network with about as many weights as residual rows can fit those while missing the points
+    between.  One residual evaluation per stage, no Jacobian; it does not change the solve.
+    """
+
+    def __init__(self, heldout: bool = False):
         self.stats: dict[str, SolveStats] = {}
+        self.heldout = bool(heldout)
 
     def run(self, stage: Stage, guess, args, key):
         if stage.name in self.stats:
             raise ValueError(f"stage name {stage.name!r} used twice in one step")
         params, stats = stage.solve(guess, args, key)
+        if self.heldout:
+            blocks = tuple(stage.blocks)
+            points = sample_blocks(blocks, jax.random.fold_in(key, HELDOUT_SALT))
+            stats = stats._replace(heldout=loss_value(blocks, points, params, args))
         self.stats[stage.name] = stats
         return params
 
@@ -58,7 +79,8 @@ def step_info(stats: Mapping[str, SolveStats], main: str | None = None,
     judge ``converged(solve_info)`` a scheme passes (a fluid sub-step counts as converged when
     it cut its residual enough); ``stop`` is the stop reason of the first solve that did not
     converge (the main solve's when all did).  With more than one solve the row also carries
-    ``<name>_iterations`` and ``<name>_loss`` for each.
+    ``<name>_iterations`` and ``<name>_loss`` for each.  Solves run by a ``StageLog(heldout=True)``
+    add their held-out loss: ``heldout_loss`` (the ``main`` solve's) and ``<name>_heldout``.
     """
     if not stats:
         raise ValueError("step_info: no solves to report")
@@ -66,7 +88,8 @@ def step_info(stats: Mapping[str, SolveStats], main: str | None = None,
     for name, s in stats.items():
         info = {"iterations": int(s.iterations), "rejected": int(s.rejected),
                 "loss_initial": float(s.loss_initial), "loss": float(s.loss),
-                "converged": bool(s.converged), "stop": stop_reason_name(s.reason), "inner": int(s.inner)}
+                "converged": bool(s.converged), "stop": stop_reason_name(s.reason), "inner": int(s.inner),
+                "heldout": float(s.heldout)}
         info["ok"] = bool(converged(info)) if converged is not None else info["converged"]
         per[name] = info
     main = main if main is not None else list(per)[-1]
@@ -79,8 +102,12 @@ def step_info(stats: Mapping[str, SolveStats], main: str | None = None,
     inner = [i["inner"] for i in per.values() if i["inner"] >= 0]
     if inner:  # an iterative linear solver says how much it worked
         out["cg_iterations"] = sum(inner)
+    if np.isfinite(per[main]["heldout"]):
+        out["heldout_loss"] = per[main]["heldout"]
     if len(per) > 1:
         for name, i in per.items():
             out[f"{name}_iterations"] = i["iterations"]
             out[f"{name}_loss"] = i["loss"]
+            if np.isfinite(i["heldout"]):
+                out[f"{name}_heldout"] = i["heldout"]
     return out

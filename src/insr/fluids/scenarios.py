@@ -122,6 +122,9 @@ def _common(dt: float, steps: int) -> dict:
         # Taylor-Green seed 1 diverged (pressure loss 0.19 -> 120 in 10 steps); with 8 for the
         # pressure seeds 0-2 end at 9.4-9.5e-6 (README, "Taylor-Green").
         "pressure_max_iters": 0,
+        # Weight of a ∇·u = 0 block in the velocity (projection) fit, on points of its own;
+        # 0: none (the paper's fit).
+        "divergence_weight": 0.0,
         "seed": 0,
         "save_every": 1,
         "plot_times": [],
@@ -278,7 +281,7 @@ def _stepper(cfg: dict, velocity0, *, density0=None, exact_velocity=None, exact_
         init_solver=make_init_solver(cfg), init_sampler=Sampler(DOMAIN, cfg["init_samples"], cfg["sampling"]),
         exact_velocity=exact_velocity, exact_pressure=exact_pressure, reference=reference,
         eval_resolution=cfg["eval_resolution"], init_tolerance=cfg["init"]["tolerance"],
-        substep_rtol=cfg["substep_rtol"])
+        substep_rtol=cfg["substep_rtol"], divergence_weight=cfg["divergence_weight"])
 
 
 def build_taylor_green(cfg: dict) -> FluidStepper:

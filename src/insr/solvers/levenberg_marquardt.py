@@ -90,6 +90,9 @@ class SolveStats(NamedTuple):
     rejected: jax.Array | int = 0
     reason: jax.Array | int = -1
     inner: jax.Array | int = -1
+    # The same objective at the solution on fresh points (NaN: not measured; see
+    # insr.engine.stage.StageLog): a fit of its sample that misses the points between shows here.
+    heldout: jax.Array | float = float("nan")
 
 
 def sequence_stats(stats: list[SolveStats]) -> SolveStats:
@@ -104,7 +107,8 @@ def sequence_stats(stats: list[SolveStats]) -> SolveStats:
         ok = ok & st.converged
     direct = isinstance(stats[0].inner, int) and stats[0].inner < 0
     return SolveStats(sum(st.iterations for st in stats), stats[0].loss_initial, stats[-1].loss, ok,
-                      sum(st.rejected for st in stats), reason, -1 if direct else sum(st.inner for st in stats))
+                      sum(st.rejected for st in stats), reason, -1 if direct else sum(st.inner for st in stats),
+                      stats[-1].heldout)
 
 
 def stop_reason_name(code) -> str:
