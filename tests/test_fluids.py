@@ -259,6 +259,7 @@ def test_a_trace_that_crosses_a_wall_by_a_hair_keeps_its_jacobian(backtrace):
     ({"velocity": {"width": 0}}, "velocity.width"),
     ({"samples": 0}, "samples"),
     ({"pressure_max_iters": -1}, "pressure_max_iters"),
+    ({"pressure_samples": -5}, "pressure_samples"),
     ({"divergence_weight": -0.1}, "divergence_weight"),
 ])
 def test_bad_config_raises(build, cfg, key):
@@ -351,6 +352,21 @@ def test_pressure_sub_solve_has_its_own_iteration_cap():
     assert own.scheme.pressure_solver.max_iters == 6 and own.scheme.solver.max_iters == 2
     shared = build_taylor_green({})
     assert shared.scheme.pressure_solver is shared.scheme.solver
+
+
+def test_pressure_sub_solves_draw_their_own_number_of_points():
+    """``pressure_samples`` sizes the Poisson blocks' interior sample, and every stage built from
+    them (both Poisson solves of advection–reflection); the velocity fit keeps ``samples``;
+    0 shares ``samples``."""
+    key = jax.random.PRNGKey(0)
+    own = build_taylor_green({"samples": 300, "pressure_samples": 700, "problem": {"scheme": "reflection",
+                                                                                  "backtrace": "rk2"}})
+    chorin = own.scheme
+    assert chorin.pressure_blocks[0].sampler(key).shape == (700, 2)
+    assert chorin.pressure_stage("p", lambda x: x, 0.05).blocks[0].sampler(key).shape == (700, 2)
+    assert chorin.projection_stage(lambda x: x, 0.05).blocks[0].sampler(key).shape == (300, 2)
+    shared = build_taylor_green({"samples": 300}).scheme
+    assert shared.pressure_blocks[0].sampler(key).shape == (300, 2)
 
 
 def test_divergence_block_keeps_a_projection_fit_solenoidal_between_its_samples():

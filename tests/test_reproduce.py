@@ -352,6 +352,7 @@ def test_the_taylor_green_reflection_row_config_builds():
     st = sc.build(cfgmod.merge(sc.defaults, {**REFLECTION, "steps": 1}))
     assert st.scheme_name == "reflection" and st.backtrace == "rk2"
     assert st.pressure_solver is not st.solver  # its own Poisson iteration cap
+    assert [b.name for b in st.projection_blocks] == ["projection", "divergence"]
 
 
 def test_the_two_vortices_run_id_names_its_point_count(monkeypatch, tmp_path):

@@ -121,7 +121,8 @@ def check_problem_size(cfg: dict) -> int:
     the total parameter count (the field state is 4 bytes per parameter)."""
     uses_lm = cfg.get("optimizer", "lm") == "lm"  # elasticity's optimizer; elsewhere the initial fit is LM
     ldt = 8 if "float64" in (cfg.get("lm", {}).get("linear_dtype"), cfg.get("init", {}).get("linear_dtype")) else 4
-    points = max(int(cfg.get("samples", 1)), int(cfg.get("init_samples", 0))) + int(cfg.get("boundary_samples", 0))
+    points = max(int(cfg.get("samples", 1)), int(cfg.get("init_samples", 0)),
+                 int(cfg.get("pressure_samples", 0))) + int(cfg.get("boundary_samples", 0))
     limit = _memory_limit()
     total = 0
     for name, d_in, d_out in _networks(cfg):

@@ -65,6 +65,7 @@ RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "samples": _at_least(1),
     "boundary_samples": _at_least(1),
     "pressure_max_iters": _at_least(0),
+    "pressure_samples": _at_least(0),
     "boundary_weight": _nonneg,
     "divergence_weight": _nonneg,
     "save_every": _at_least(1),

@@ -122,6 +122,10 @@ def _common(dt: float, steps: int) -> dict:
         # Taylor-Green seed 1 diverged (pressure loss 0.19 -> 120 in 10 steps); with 8 for the
         # pressure seeds 0-2 end at 9.4-9.5e-6 (README, "Taylor-Green").
         "pressure_max_iters": 0,
+        # Interior points of each pressure (Poisson) sub-solve; 0: ``samples``.  The pressure
+        # network has ≈3,300 weights: on 1,000 points its held-out Poisson loss is 3-17× the
+        # sampled one (Taylor-Green, advection-reflection; README, "Taylor-Green").
+        "pressure_samples": 0,
         # Weight of a ∇·u = 0 block in the velocity (projection) fit, on points of its own;
         # 0: none (the paper's fit).
         "divergence_weight": 0.0,
@@ -273,6 +277,7 @@ def _stepper(cfg: dict, velocity0, *, density0=None, exact_velocity=None, exact_
         _siren(cfg, "velocity", 2, 0), _siren(cfg, "pressure", 1, 1), make_solver(cfg),
         Sampler(DOMAIN, cfg["samples"], cfg["sampling"]),
         pressure_solver=make_solver(cfg, cfg["pressure_max_iters"]) if cfg["pressure_max_iters"] else None,
+        pressure_sampler=Sampler(DOMAIN, cfg["pressure_samples"], cfg["sampling"]) if cfg["pressure_samples"] else None,
         velocity0=velocity0,
         density=_siren(cfg, "density", 1, 2) if density0 is not None else None, density0=density0,
         nu=p["nu"], walls=p["walls"], backtrace=p["backtrace"], advection=p["advection"], scheme=p["scheme"],

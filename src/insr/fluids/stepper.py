@@ -37,7 +37,7 @@ points M_k:
    p is the physical pressure (the classical φ = Δt·p).
 4. **Projection**:  r = u_θ(x) − (u*(x) − Δt∇p(x)), warm-started from u* (from uⁿ with
    ``advection="compose"``).  With ``divergence_weight`` w > 0 the fit also has the block
-   √w·∇·u_θ on points of its own: the 3×32 velocity network has ≈2,300 weights and 1,000
+   √w·∇·u_θ on points of its own: the 3×32 velocity network has 3,330 weights and 1,000
    points give 2,000 rows, so the fit alone is free between its samples, and its divergence
    there is what the next Poisson solve must remove (Taylor–Green, advection–reflection: RMS
    ∇·u 1–3e-3 per step without the block, 1–2e-4 with w = 0.1).
@@ -187,7 +187,8 @@ class ChorinScheme:
     def __init__(self, fields, *, domain: Box, solver, pressure_solver, sampler: Sampler, boundary_sampler,
                  boundary_weight: float, mean_weight: float, init_sampler: Sampler, velocity0: Callable,
                  density0: Callable | None, nu: float, walls: str, backtrace: str, advection: str,
-                 name: str, substep_rtol: float, divergence_weight: float = 0.0):
+                 name: str, substep_rtol: float, divergence_weight: float = 0.0,
+                 pressure_sampler: Sampler | None = None):
         self.fields, self.domain, self.name = fields, domain, name
         self.order = 2 if name == "reflection" else 1
         self.solver, self.pressure_solver = solver, pressure_solver
@@ -279,7 +280,7 @@ class ChorinScheme:
             a, dt = args
             return div(lambda y: ustar(a, y))(x)[None] / dt
 
-        self.pressure_blocks = pressure_blocks(pres, poisson_rhs, sampler, boundary_sampler,
+        self.pressure_blocks = pressure_blocks(pres, poisson_rhs, pressure_sampler or sampler, boundary_sampler,
                                                neumann_weight=bw, mean_weight=mean_weight)
 
         def proj_residual(params, x, args):
@@ -450,6 +451,7 @@ class FluidStepper(Engine):
         for the Poisson solve, ``init_solver`` (default: ``solver``) for the initial fits.
     sampler:
         Interior points of each sub-step; its ``domain`` (a 2D :class:`~insr.geometry.Box`) is Ω.
+        ``pressure_sampler`` (default: ``sampler``) draws those of the Poisson sub-solves alone.
     velocity0, density0:
         Initial fields, functions of points ``(..., 2)`` (e.g.
         :func:`insr.reference.flows.taylor_green_velocity`).  The networks are fitted to them
@@ -491,8 +493,11 @@ class FluidStepper(Engine):
                  init_solver=None, init_sampler: Sampler | None = None, pressure_solver=None,
                  exact_velocity: Callable | None = None, exact_pressure: Callable | None = None,
                  reference: Callable | None = None, eval_resolution: int = 256, init_tolerance: float = 1e-2,
-                 substep_rtol: float = 0.5, scheme: str = "chorin", divergence_weight: float = 0.0):
+                 substep_rtol: float = 0.5, scheme: str = "chorin", divergence_weight: float = 0.0,
+                 pressure_sampler: Sampler | None = None):
         domain = sampler.domain
+        if pressure_sampler is not None and pressure_sampler.domain != domain:
+            raise ValueError(f"pressure_sampler draws in {pressure_sampler.domain}, not in the sampler's {domain}")
         if domain.dim != 2:
             raise ValueError(f"FluidStepper needs a 2D box, got a {domain.dim}D domain")
         for name, net, out in (("velocity", velocity, 2), ("pressure", pressure, 1), ("density", density, 1)):
@@ -536,7 +541,8 @@ class FluidStepper(Engine):
                               boundary_weight=boundary_weight, mean_weight=mean_weight,
                               init_sampler=init_sampler or sampler, velocity0=velocity0, density0=density0,
                               nu=self.nu, walls=walls, backtrace=backtrace, advection=advection, name=scheme,
-                              substep_rtol=substep_rtol, divergence_weight=divergence_weight)
+                              substep_rtol=substep_rtol, divergence_weight=divergence_weight,
+                              pressure_sampler=pressure_sampler)
         channels = [("u", 2), ("p", 1)] + ([("rho", 1)] if self.has_density else [])
         super().__init__(fields, chorin, init_solver=init_solver or solver, init_error=self.initial_fit_error,
                          init_tolerance=init_tolerance, channels=channels,
