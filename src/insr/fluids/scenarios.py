@@ -123,8 +123,9 @@ def _common(dt: float, steps: int) -> dict:
         # pressure seeds 0-2 end at 9.4-9.5e-6 (README, "Taylor-Green").
         "pressure_max_iters": 0,
         # Interior points of each pressure (Poisson) sub-solve; 0: ``samples``.  The pressure
-        # network has ≈3,300 weights: on 1,000 points its held-out Poisson loss is 3-17× the
-        # sampled one (Taylor-Green, advection-reflection; README, "Taylor-Green").
+        # network has 3,297 weights: on 1,000 points its held-out Poisson loss is 3-17× the
+        # sampled one (Taylor-Green, advection-reflection); 4,000 brought that to 2-3× but the
+        # held-out loss itself did not fall, nor the velocity error much (README, "Taylor-Green").
         "pressure_samples": 0,
         # Weight of a ∇·u = 0 block in the velocity (projection) fit, on points of its own;
         # 0: none (the paper's fit).
