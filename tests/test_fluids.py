@@ -361,10 +361,10 @@ def test_pressure_sub_solves_draw_their_own_number_of_points():
     key = jax.random.PRNGKey(0)
     own = build_taylor_green({"samples": 300, "pressure_samples": 700, "problem": {"scheme": "reflection",
                                                                                   "backtrace": "rk2"}})
-    chorin = own.scheme
-    assert chorin.pressure_blocks[0].sampler(key).shape == (700, 2)
-    assert chorin.pressure_stage("p", lambda x: x, 0.05).blocks[0].sampler(key).shape == (700, 2)
-    assert chorin.projection_stage(lambda x: x, 0.05).blocks[0].sampler(key).shape == (300, 2)
+    scheme = own.scheme
+    assert scheme.pressure_blocks[0].sampler(key).shape == (700, 2)
+    assert scheme.pressure_stage("p", lambda x: x, 0.05).blocks[0].sampler(key).shape == (700, 2)
+    assert scheme.projection_stage(lambda x: x, 0.05).blocks[0].sampler(key).shape == (300, 2)
     shared = build_taylor_green({"samples": 300}).scheme
     assert shared.pressure_blocks[0].sampler(key).shape == (300, 2)
 
