@@ -130,9 +130,6 @@ def _common(dt: float, steps: int) -> dict:
         # Weight of a ∇·u = 0 block in the velocity (projection) fit, on points of its own;
         # 0: none (the paper's fit).
         "divergence_weight": 0.0,
-        # Weight of the projection fit's residual on wall points (boundary_samples of them);
-        # 0: interior points only (the paper's fit).
-        "wall_fit_weight": 0.0,
         "seed": 0,
         "save_every": 1,
         "plot_times": [],
@@ -290,8 +287,7 @@ def _stepper(cfg: dict, velocity0, *, density0=None, exact_velocity=None, exact_
         init_solver=make_init_solver(cfg), init_sampler=Sampler(DOMAIN, cfg["init_samples"], cfg["sampling"]),
         exact_velocity=exact_velocity, exact_pressure=exact_pressure, reference=reference,
         eval_resolution=cfg["eval_resolution"], init_tolerance=cfg["init"]["tolerance"],
-        substep_rtol=cfg["substep_rtol"], divergence_weight=cfg["divergence_weight"],
-        wall_fit_weight=cfg["wall_fit_weight"])
+        substep_rtol=cfg["substep_rtol"], divergence_weight=cfg["divergence_weight"])
 
 
 def build_taylor_green(cfg: dict) -> FluidStepper:

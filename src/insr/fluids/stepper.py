@@ -188,9 +188,8 @@ class ChorinScheme:
                  boundary_weight: float, mean_weight: float, init_sampler: Sampler, velocity0: Callable,
                  density0: Callable | None, nu: float, walls: str, backtrace: str, advection: str,
                  name: str, substep_rtol: float, divergence_weight: float = 0.0,
-                 pressure_sampler: Sampler | None = None, wall_fit_weight: float = 0.0):
+                 pressure_sampler: Sampler | None = None):
         self.fields, self.domain, self.name = fields, domain, name
-        self._boundary_sampler, self.wall_fit_weight = boundary_sampler, float(wall_fit_weight)
         self.order = 2 if name == "reflection" else 1
         self.solver, self.pressure_solver = solver, pressure_solver
         self.substep_rtol = float(substep_rtol)
@@ -289,10 +288,6 @@ class ChorinScheme:
             return vel(params, x) - ustar(a, x) + dt * jax.grad(lambda y: pres(pp, y))(x)
 
         proj_blocks = [Block(proj_residual, sampler, 1.0, "projection")]
-        if self.wall_fit_weight > 0:
-            # The same residual on wall points: with hard walls nothing else pins the tangential
-            # velocity there, and the flow carries what the fit leaves at a wall into the box.
-            proj_blocks.append(Block(proj_residual, boundary_sampler, self.wall_fit_weight, "projection_walls"))
         if divergence_weight > 0:
             # ∇·u_θ = 0 at points of its own: the target u* − Δt∇p is divergence-free only up to
             # the Poisson solve's error, and a fit of it is free between its samples.
@@ -428,14 +423,9 @@ class ChorinScheme:
             grad_p = lambda pp, x: jax.grad(lambda y: pres(pp, y))(x)
         else:
             grad_p = lambda pp, x: jax.grad(lambda y: pres(pp, y) - pres(offset, y))(x)
-        def residual(th, x, pp):
-            return vel(th, x) - u_star(x) + dt * grad_p(pp, x)
-
-        blocks = [Block(residual, self.projection_blocks[0].sampler, 1.0, "projection")]
-        if self.wall_fit_weight > 0:
-            blocks.append(Block(residual, self._boundary_sampler, self.wall_fit_weight, "projection_walls"))
-        blocks += [b for b in self.projection_blocks[1:] if b.name != "projection_walls"]
-        return Stage("u", tuple(blocks), self.solver)
+        blocks = (Block(lambda th, x, pp: vel(th, x) - u_star(x) + dt * grad_p(pp, x),
+                        self.projection_blocks[0].sampler, 1.0, "projection"),) + self.projection_blocks[1:]
+        return Stage("u", blocks, self.solver)
 
     def project(self, state, u_star, dt, key):
         """Steps 3–4 for a given u* (a function of one point): Poisson, then projection."""
@@ -482,9 +472,6 @@ class FluidStepper(Engine):
     divergence_weight:
         Weight of the ∇·u = 0 block in the projection fit (step 4 of the module docstring);
         0 (default, the paper's fit): none.
-    wall_fit_weight:
-        Weight of the projection fit's own residual on wall points (``boundary_sampler``'s);
-        0 (default, the paper's fit): interior points only.
     substep_rtol:
         The tolerance a step's sub-solves are judged by (``converged`` in the metrics): the
         sub-steps run a small fixed budget of solver iterations (2–4), so a sub-solve counts
@@ -507,7 +494,7 @@ class FluidStepper(Engine):
                  exact_velocity: Callable | None = None, exact_pressure: Callable | None = None,
                  reference: Callable | None = None, eval_resolution: int = 256, init_tolerance: float = 1e-2,
                  substep_rtol: float = 0.5, scheme: str = "chorin", divergence_weight: float = 0.0,
-                 pressure_sampler: Sampler | None = None, wall_fit_weight: float = 0.0):
+                 pressure_sampler: Sampler | None = None):
         domain = sampler.domain
         if pressure_sampler is not None and pressure_sampler.domain != domain:
             raise ValueError(f"pressure_sampler draws in {pressure_sampler.domain}, not in the sampler's {domain}")
@@ -528,7 +515,7 @@ class FluidStepper(Engine):
             raise ValueError("scheme 'reflection' needs nu = 0 and advection 'compose' (it composes the advected "
                              f"fields exactly), got nu = {nu!r}, advection = {advection!r}")
         for name, w in (("boundary_weight", boundary_weight), ("mean_weight", mean_weight),
-                        ("divergence_weight", divergence_weight), ("wall_fit_weight", wall_fit_weight)):
+                        ("divergence_weight", divergence_weight)):
             if not w >= 0:
                 raise ValueError(f"{name} must be ≥ 0, got {w!r}")
         if not 0 < substep_rtol <= 1:
@@ -555,7 +542,7 @@ class FluidStepper(Engine):
                               init_sampler=init_sampler or sampler, velocity0=velocity0, density0=density0,
                               nu=self.nu, walls=walls, backtrace=backtrace, advection=advection, name=scheme,
                               substep_rtol=substep_rtol, divergence_weight=divergence_weight,
-                              pressure_sampler=pressure_sampler, wall_fit_weight=wall_fit_weight)
+                              pressure_sampler=pressure_sampler)
         channels = [("u", 2), ("p", 1)] + ([("rho", 1)] if self.has_density else [])
         super().__init__(fields, chorin, init_solver=init_solver or solver, init_error=self.initial_fit_error,
                          init_tolerance=init_tolerance, channels=channels,
