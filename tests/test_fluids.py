@@ -369,6 +369,20 @@ def test_pressure_sub_solves_draw_their_own_number_of_points():
     assert shared.pressure_blocks[0].sampler(key).shape == (300, 2)
 
 
+def _projection_fits(n, method, keys, **stepper_kw):
+    """Fit the velocity network to the divergence-free Taylor–Green field from its
+    initialisation by the projection stage (Δt = 0: the target is u* itself) on ``n`` points
+    drawn by ``method``, once per key; returns the stepper's metrics of each fit (64² cells)."""
+    st = FluidStepper(*_nets(), LevenbergMarquardt(max_iters=40, tau=1e-4), Sampler(DOMAIN, n, method),
+                      velocity0=flows.taylor_green_velocity,
+                      boundary_sampler=lambda key: DOMAIN.boundary_points(key, 64),
+                      exact_velocity=lambda x, t: flows.taylor_green_velocity(x), eval_resolution=64, **stepper_kw)
+    stage = st.scheme.projection_stage(flows.taylor_green_velocity, 0.0)
+    template = st.state_template()
+    fit = jax.jit(lambda key: Stage.solve(stage, template["u"], template["p"], key)[0])
+    return st, [st.metrics({**template, "u": fit(jax.random.PRNGKey(k))}, 0.0) for k in keys]
+
+
 def test_divergence_block_keeps_a_projection_fit_solenoidal_between_its_samples():
     """The projection fit with 200 points (400 residual rows for 626 weights) can match its
     target at the samples and be anything between them; a ∇·u = 0 block on points of its own
@@ -376,22 +390,12 @@ def test_divergence_block_keeps_a_projection_fit_solenoidal_between_its_samples(
     from the networks' initialisation (Δt = 0: the target is u* itself), on three keys, measured
     on the 64² cell centres: RMS ∇·u 0.8–2.0e-3 against 3.3–11e-3 without the block, velocity MSE
     1.7–4.2e-8 against 1.6e-7–1.5e-6 (a standalone fit of the same setting, 2026-12-06)."""
-    lm = LevenbergMarquardt(max_iters=40, tau=1e-4)
     results = {}
     for weight in (0.0, 0.1):
-        st = FluidStepper(*_nets(), lm, Sampler(DOMAIN, 200, "uniform"), velocity0=flows.taylor_green_velocity,
-                          boundary_sampler=lambda key: DOMAIN.boundary_points(key, 64),
-                          exact_velocity=lambda x, t: flows.taylor_green_velocity(x), eval_resolution=64,
-                          divergence_weight=weight)
+        st, metrics = _projection_fits(200, "uniform", range(3), divergence_weight=weight)
         names = [b.name for b in st.projection_blocks]
         assert ("divergence" in names) == (weight > 0)
-        stage = st.scheme.projection_stage(flows.taylor_green_velocity, 0.0)
-        template = st.state_template()
-        fit = jax.jit(lambda key, stage=stage, t=template: Stage.solve(stage, t["u"], t["p"], key)[0])
-        results[weight] = []
-        for k in range(3):
-            m = st.metrics({**template, "u": fit(jax.random.PRNGKey(k))}, 0.0)
-            results[weight].append((m["div_rms"], m["velocity_mse"]))
+        results[weight] = [(m["div_rms"], m["velocity_mse"]) for m in metrics]
     for (div0, mse0), (div1, mse1) in zip(results[0.0], results[0.1]):
         assert div1 < div0 / 2 and mse1 < mse0 / 3, results
 
@@ -406,17 +410,7 @@ def test_low_discrepancy_points_make_a_projection_fit_generalise():
     so the test compares the medians of five keys and the worst Sobol key with the median.  (Over
     100 steps of Taylor–Green advection–reflection it halved one seed's error in three and left
     the median about where it was: README "Taylor–Green".)"""
-    lm = LevenbergMarquardt(max_iters=40, tau=1e-4)
-    mse = {}
-    for method in ("uniform", "sobol"):
-        st = FluidStepper(*_nets(), lm, Sampler(DOMAIN, 256, method), velocity0=flows.taylor_green_velocity,
-                          boundary_sampler=lambda key: DOMAIN.boundary_points(key, 64),
-                          exact_velocity=lambda x, t: flows.taylor_green_velocity(x), eval_resolution=64)
-        stage = st.scheme.projection_stage(flows.taylor_green_velocity, 0.0)
-        template = st.state_template()
-        fit = jax.jit(lambda key, stage=stage, t=template: Stage.solve(stage, t["u"], t["p"], key)[0])
-        mse[method] = np.array([st.metrics({**template, "u": fit(jax.random.PRNGKey(k))}, 0.0)["velocity_mse"]
-                                for k in range(5)])
+    mse = {method: np.array([m["velocity_mse"] for m in _projection_fits(256, method, range(5))[1]])
+           for method in ("uniform", "sobol")}
     assert mse["sobol"].max() < np.median(mse["uniform"]), mse
     assert np.median(mse["sobol"]) < np.median(mse["uniform"]) / 3, mse
-
