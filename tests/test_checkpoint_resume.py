@@ -41,15 +41,17 @@ def test_no_temporary_files_are_left_behind(tmp_path):
     assert zipfile.is_zipfile(tmp_path / "c.npz")
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path):
+def test_resumed_run_equals_uninterrupted_run(tmp_path, capsys):
     full, part = tmp_path / "full", tmp_path / "part"
     assert main(["run", "heat1d", "--out", str(full), *TINY]) == 0
+    assert capsys.readouterr().err == ""  # a clean --quiet run stays silent
     # Simulate a kill after step 2: run 2 steps, then declare 4 in the saved config and resume.
     assert main(["run", "heat1d", "--out", str(part), *TINY, "--set", "steps=2"]) == 0
     cfg = json.loads((part / "config.json").read_text())
     cfg["steps"] = 4
     (part / "config.json").write_text(json.dumps(cfg))
     assert main(["resume", str(part), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""  # its resume too
     a = np.load(full / "checkpoint.npz")
     b = np.load(part / "checkpoint.npz")
     leaves = [k for k in a.files if k.startswith("leaf_")]

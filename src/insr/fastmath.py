@@ -51,13 +51,28 @@ def _is_f32(x) -> bool:
     return jnp.result_type(x) == jnp.float32
 
 
+# The polynomials are jitted functions so that a transformed residual (vmap of jacrev of a
+# Laplacian: up to four nested traces) holds one call per sine instead of ~30 primitives that
+# every trace level processes again.  Tracing a heat1d step took 4.8 s → 1.4 s; the program
+# XLA compiles and its results are the same (bit-identical losses, heat1d and advection1d).
+@jax.jit
+def _sin_f32(x):
+    r, sign = _reduce(x)
+    return sign * r * _horner(_SIN_COEFFS, r * r)
+
+
+@jax.jit
+def _cos_f32(x):
+    r, sign = _reduce(x)
+    return sign * _horner(_COS_COEFFS, r * r)
+
+
 @jax.custom_jvp
 def fast_sin(x):
     """sin(x) via range reduction and a degree-13 polynomial (float32); jnp.sin otherwise."""
     if not _is_f32(x):
         return jnp.sin(x)
-    r, sign = _reduce(x)
-    return sign * r * _horner(_SIN_COEFFS, r * r)
+    return _sin_f32(x)
 
 
 @jax.custom_jvp
@@ -65,8 +80,7 @@ def fast_cos(x):
     """cos(x) via range reduction and a degree-14 polynomial (float32); jnp.cos otherwise."""
     if not _is_f32(x):
         return jnp.cos(x)
-    r, sign = _reduce(x)
-    return sign * _horner(_COS_COEFFS, r * r)
+    return _cos_f32(x)
 
 
 @fast_sin.defjvp
