@@ -23,8 +23,9 @@ TEST_WORKERS ?= 2
 
 # --dist loadfile keeps a test file on one worker: its tests build the same scenarios one after
 # another and hit the session's compilation cache (tests/conftest.py) instead of compiling the
-# same program on both workers at once.  Measured 2026-12-07, same tree, one machine: 668 and
-# 680 s (user CPU 21m15, 21m27) against 701-730 s (22m02-23m03) with the default distribution.
+# same program on both workers at once.  Measured 2026-12-07 on one machine: 668 and 680 s of
+# pytest (user CPU 21m15, 21m27) against 709 s (22m11) for the same tree with the default
+# distribution, and 701-730 s (22m02-23m03) for the day's earlier trees.
 test: setup  ## lint, then the default suite (slow checks excluded)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=10
