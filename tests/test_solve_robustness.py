@@ -23,11 +23,12 @@ from insr.solvers import Block, LevenbergMarquardt
 from insr.solvers.levenberg_marquardt import STOP_REASONS
 
 
-def _check_initial_fit(info: dict, metrics: dict):
+def _check_initial_fit(row: dict):
+    """``row``: the initial fit's report and the metrics of its state (metrics.csv's step 0)."""
     # The first attempt must succeed (the retry is a safety net, not the solver).
-    assert info["fit_attempts"] == 1, info
-    assert info["fit_ok"] and info["fit_error"] <= 1e-3, info
-    assert metrics["max_error"] < 2e-3, metrics  # the pulse itself, not just the mean, is right
+    assert row["fit_attempts"] == 1, row
+    assert row["fit_ok"] and row["fit_error"] <= 1e-3, row
+    assert row["max_error"] < 2e-3, row  # the pulse itself, not just the mean, is right
 
 
 # Seeds 0 (the regression: it stalled on a user's machine), 4 and 16 (plain LM failed them in
@@ -39,7 +40,7 @@ def test_advection_initial_fit_succeeds_at_scenario_sizes(seed):
     cfg = resolve_config("advection1d", [f"seed={seed}"])
     stepper = build_stepper(cfg)
     state, info = stepper.initial_state(jax.random.fold_in(jax.random.PRNGKey(seed), 0))
-    _check_initial_fit(info, stepper.metrics(state, 0.0))
+    _check_initial_fit({**info, **stepper.metrics(state, 0.0)})
 
 
 @pytest.mark.parametrize("seed", [0, pytest.param(4, marks=pytest.mark.slow)])
@@ -47,10 +48,9 @@ def test_advection_steps_meet_their_tolerance_at_scenario_sizes(seed, tmp_path):
     # The per-step default (lm.rtol = 1e-3, geodesic acceleration, ≤ 30 iterations) must be
     # reachable: every step meets it, in a few iterations, and the error stays at the scheme's.
     cfg = resolve_config("advection1d", [f"seed={seed}", "steps=12"])
-    stepper = build_stepper(cfg)
     # simulate fits the initial condition with fold_in(key, 0), the key of the test above.
-    traj = simulate(stepper, dt=cfg["dt"], steps=cfg["steps"], key=jax.random.PRNGKey(seed))
-    _check_initial_fit(traj.metrics[0], traj.metrics[0])
+    traj = simulate(build_stepper(cfg), dt=cfg["dt"], steps=cfg["steps"], key=jax.random.PRNGKey(seed))
+    _check_initial_fit(traj.metrics[0])
     steps = traj.metrics[1:]
     assert traj.summary["missed_tolerance"] == 0 and traj.summary["loss_jumps"] == 0, traj.summary
     assert all(r["stop"] == "rtol" for r in steps), [r["stop"] for r in steps]
