@@ -92,7 +92,7 @@ def main():
     lm_step = float(np.mean([r["step_time"] for r in traj.metrics[2:]])) if args.steps > 1 else float("nan")
     if args.adam_steps > 0:
         tr = insr.solve(problem, Siren(1, 1, 20, 2, key=jax.random.PRNGKey(args.seed)), Midpoint(), AdamPlateau(),
-                        init_solver=LevenbergMarquardt(max_iters=200, ftol=1e-9), dt=args.dt,
+                        init_solver=LevenbergMarquardt.initial_fit(), dt=args.dt,
                         t1=args.adam_steps * args.dt, key=jax.random.PRNGKey(args.seed + 1), samples=args.samples,
                         saveat=insr.SaveAt(every=10_000))
         # Step 1 includes compilation; time the later steps when there are any.

@@ -15,10 +15,8 @@ from insr.solvers import LevenbergMarquardt
 def run_paper_net(integrator, steps, dt=0.05, samples=5000):
     problem = Advection1D()
     traj = insr.solve(problem, Siren(1, 1, 20, 2, key=jax.random.PRNGKey(0)), integrator,
-                      # The scenario's step solver (insr.solvers.config.SOLVER_DEFAULTS): stop when the
-                      # residual has dropped 1e3-fold, not after a fixed 12 iterations.
-                      LevenbergMarquardt(max_iters=30, ftol=1e-5, rtol=1e-3, geodesic=0.75),
-                      init_solver=LevenbergMarquardt(max_iters=200, ftol=1e-9, geodesic=0.75),
+                      # The scenario's step solver: stop when the residual has dropped 1e3-fold.
+                      LevenbergMarquardt.per_step(),
                       dt=dt, t1=steps * dt, key=jax.random.PRNGKey(1), samples=samples)
     return problem, traj
 

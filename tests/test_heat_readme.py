@@ -33,7 +33,7 @@ class Heat(EvolutionProblem):  # u_t = ν u_xx on [0, 1], u = 0 at the ends
 
 
 def test_user_defined_heat_equation_decays_at_the_exact_rate(tmp_path):
-    step_solver = LevenbergMarquardt(max_iters=30, ftol=1e-5, rtol=3e-3, geodesic=0.75)
+    step_solver = LevenbergMarquardt.per_step(rtol=3e-3)  # heat1d's per-step setting
     traj = insr.solve(Heat(nu=0.1), Siren(1, 1, 16, 2, key=jax.random.PRNGKey(0)), Midpoint(), step_solver,
                       dt=0.01, t1=0.2, key=jax.random.PRNGKey(1), samples=1000, checkpoint_dir=tmp_path / "run")
     assert traj.summary["missed_tolerance"] == 0, [r["stop"] for r in traj.metrics[1:]]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from insr.solvers import AdamPlateau, Block, LevenbergMarquardt, loss_value, sample_blocks
+from insr.solvers.levenberg_marquardt import STOP_REASONS
 
 
 def exp_fit_blocks():
@@ -31,6 +32,35 @@ def test_levenberg_marquardt_stops_by_tolerance_not_cap():
     _, stats = LevenbergMarquardt(max_iters=500, ftol=1e-3).solve(blocks, {"a": jnp.array(1.9), "b": jnp.array(-1.4)},
                                                                   None, jax.random.PRNGKey(0))
     assert bool(stats.converged) and int(stats.iterations) < 50
+
+
+def test_the_presets_are_the_scenarios_solvers_and_stop_by_their_relative_rule():
+    from insr.cli import resolve_config
+    from insr.scenarios import make_init_solver, make_solver
+
+    # One source: the advection1d / heat1d config tables build exactly the presets.
+    cfg = resolve_config("advection1d", [])
+    assert make_solver(cfg) == LevenbergMarquardt.per_step()
+    assert make_init_solver(cfg) == LevenbergMarquardt.initial_fit()
+    assert make_solver(resolve_config("heat1d", [])) == LevenbergMarquardt.per_step(rtol=3e-3)
+    assert LevenbergMarquardt.per_step(max_iters=5).max_iters == 5
+    # The Python API fits the initial condition with the same initial-fit preset, not with the
+    # per-step solver (whose few iterations used to fit u0 badly and silently).
+    from insr.fields import Siren
+    from insr.geometry import Sampler
+    from insr.integrators import Midpoint
+    from insr.problems import Advection1D
+    from insr.stepper import FieldStepper
+
+    problem = Advection1D()
+    st = FieldStepper(problem, Siren(1, 1, 8, 1, key=jax.random.PRNGKey(0)), Midpoint(),
+                      LevenbergMarquardt.per_step(max_iters=8), Sampler(problem.domain, 64))
+    assert st.init_solver == LevenbergMarquardt.initial_fit()
+    # The per-step preset stops once |r| ≤ 1e-3·|r₀| (reason "rtol").
+    p0 = {"a": jnp.array(1.0), "b": jnp.array(-1.0)}
+    _, preset = LevenbergMarquardt.per_step().solve(exp_fit_blocks(), p0, None, jax.random.PRNGKey(0))
+    assert bool(preset.converged) and STOP_REASONS[int(preset.reason)] == "rtol"
+    assert float(preset.loss) <= 1e-6 * float(preset.loss_initial)
 
 
 def test_adam_plateau_reduces_loss_and_lowers_lr():

@@ -319,9 +319,9 @@ def solve(problem, field, integrator, solver, *, dt: float, t1: float, key, samp
     :meth:`~insr.geometry.Box.matching_boundary_samples`; the two ends in 1D).
     Returns the :class:`Trajectory`; with ``checkpoint_dir`` the run is
     checkpointed there and can be resumed.  The initial condition is fitted by
-    ``init_solver`` (default: ``LevenbergMarquardt(max_iters=200, ftol=1e-9, geodesic=0.75)``, not the
-    per-step ``solver``, whose few iterations suit warm-started steps but not a fit
-    from a random initialisation) to relative L2 error ≤ ``init_tolerance`` on
+    ``init_solver`` (default: ``LevenbergMarquardt.initial_fit()``, the built-in scenarios'
+    ``init`` setting; not the per-step ``solver``, whose few iterations suit warm-started
+    steps but not a fit from a random initialisation) to relative L2 error ≤ ``init_tolerance`` on
     held-out points, else :class:`SolveFailure` is raised.
     """
     from insr.geometry import Sampler
@@ -335,10 +335,6 @@ def solve(problem, field, integrator, solver, *, dt: float, t1: float, key, samp
     if abs(steps * dt - t1) > 1e-9 * max(1.0, t1):
         raise ValueError(f"t1={t1} is not a whole number of steps of dt={dt}")
     sampler = sampler or Sampler(problem.domain, samples, sampling)
-    if init_solver is None:
-        from insr.solvers import LevenbergMarquardt
-
-        init_solver = LevenbergMarquardt(max_iters=200, ftol=1e-9, geodesic=0.75)
     stepper = FieldStepper(problem, field, integrator, solver, sampler, boundary_samples=boundary_samples,
                            boundary_weight=boundary_weight,
                            init_solver=init_solver, init_tolerance=init_tolerance)

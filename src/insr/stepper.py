@@ -26,7 +26,7 @@ from insr.geometry import Sampler
 from insr.geometry.residual_sampling import ResidualSampling, residual_mixture
 from insr.integrators.runge_kutta import ExplicitRungeKutta, ImplicitRungeKutta
 from insr.observers import error_metrics
-from insr.solvers.levenberg_marquardt import sequence_stats
+from insr.solvers.levenberg_marquardt import LevenbergMarquardt, sequence_stats
 from insr.solvers.objective import Block
 
 __all__ = ["EvolutionScheme", "FieldStepper", "Stepper", "relative_l2", "retry_solver"]
@@ -246,7 +246,8 @@ class FieldStepper(Engine):
     (:mod:`insr.integrators.runge_kutta`) takes one projection per explicit stage, or
     one joint solve of its implicit stages and a projection, each warm-started from θ^n
     (``extrapolate`` is refused there).  The initial condition is
-    fitted by the same solver (``init_solver`` if given) from the field's random
+    fitted by ``init_solver`` (default: ``LevenbergMarquardt.initial_fit()``, the built-in
+    scenarios' ``init`` setting, not the per-step ``solver``) from the field's random
     initialisation, on ``sampler`` points, and judged on points it was not fitted on
     (``problem.error_points()``): its relative L2 error there must be ≤
     ``init_tolerance``.  A fit that misses it is retried once with
@@ -293,7 +294,9 @@ class FieldStepper(Engine):
         self.dim = problem.domain.dim
         self._dtype = fields.dtype
         names = tuple(f"u{i}" for i in range(problem.out_dim)) if problem.out_dim > 1 else ("u",)
-        super().__init__(fields, scheme, init_solver=init_solver or solver,
+        if init_solver is None:
+            init_solver = LevenbergMarquardt.initial_fit()
+        super().__init__(fields, scheme, init_solver=init_solver,
                          init_error=lambda state: self.initial_fit_error(state["u"]),
                          init_tolerance=init_tolerance, channels=[("u", problem.out_dim)], channel_names=names,
                          observers=(self.error_metrics,))

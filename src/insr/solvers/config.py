@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from insr.config import ConfigError
 from insr.solvers.adam_plateau import AdamPlateau
-from insr.solvers.levenberg_marquardt import LevenbergMarquardt
+from insr.solvers.levenberg_marquardt import INITIAL_FIT, LevenbergMarquardt
 from insr.solvers.matrix_free import MatrixFreeLM
 
-__all__ = ["SOLVER_DEFAULTS", "INIT_ONLY_KEYS", "LINEAR_SOLVERS", "LM_LINEAR_DEFAULTS", "make_lm", "make_solver",
-           "make_init_solver"]
+__all__ = ["SOLVER_DEFAULTS", "LM_FIELDS", "lm_table", "INIT_ONLY_KEYS", "LINEAR_SOLVERS", "LM_LINEAR_DEFAULTS",
+           "make_lm", "make_solver", "make_init_solver"]
 
 #: How the damped Gauss–Newton system of each LM iteration is solved: "cholesky" (dense
 #: JᵀJ, :class:`LevenbergMarquardt`) or "cg" (matrix-free, :class:`MatrixFreeLM`).
@@ -49,22 +49,24 @@ def make_lm(table: dict) -> LevenbergMarquardt | MatrixFreeLM:
     raise ConfigError(f"config key 'lm.linear_solver' must be one of {', '.join(map(repr, LINEAR_SOLVERS))}, "
                       f"got {linear!r}")
 
+#: The ``lm`` table's keys that are :class:`LevenbergMarquardt` fields.
+LM_FIELDS = ("max_iters", "ftol", "gtol", "atol", "rtol", "tau", "geodesic", "linear_dtype", "jacobian_every")
+
+
+def lm_table(solver: LevenbergMarquardt) -> dict:
+    """A :class:`LevenbergMarquardt`'s settings as an ``lm`` config table (dense linear solve)."""
+    return {**{k: getattr(solver, k) for k in LM_FIELDS}, **LM_LINEAR_DEFAULTS}
+
+
 SOLVER_DEFAULTS = {
     "solver": "lm",
-    # Per step: stop when the residual is 1e-3 × its warm-start value (for the midpoint
-    # rule that is |L(uⁿ)|, the size of ∂u/∂t), at most 30 iterations.  Measured on the
-    # paper's advection, seed 0, 240 steps, one machine: rtol 1e-3 → 2.7 iterations/step,
-    # every step meets it, MAE 3.70e-3 (the midpoint rule's floor is 3.66e-3) in 106 s;
-    # rtol 3e-4 → 20 iterations/step, 34 steps at the cap, MAE 3.67e-3 in 430 s; rtol 1e-3
-    # without geodesic acceleration → 5.6 iterations/step, 6 misses, MAE 3.96e-3.
-    "lm": {"max_iters": 30, "ftol": 1e-5, "gtol": 0.0, "atol": 0.0, "rtol": 1e-3, "tau": 1e-6, "geodesic": 0.75,
-           "linear_dtype": "float32", "jacobian_every": 1, **LM_LINEAR_DEFAULTS},
+    # The per-step and initial-fit settings are LevenbergMarquardt.per_step() and
+    # .initial_fit() (measured there, insr.solvers.levenberg_marquardt.PER_STEP).
+    "lm": lm_table(LevenbergMarquardt.per_step()),
     "adam": {"lr": 1e-4, "factor": 0.1, "patience": 500, "threshold": 1e-4, "min_lr": 1.1e-8, "max_iters": 20000},
-    # The initial fit starts from a random initialisation: geodesic acceleration on, and
-    # ``tolerance`` = the relative L2 error on held-out points it must reach (else it is
-    # retried, then the run stops with an error).
-    "init": {"max_iters": 200, "ftol": 1e-9, "rtol": 1e-5, "jacobian_every": 1, "geodesic": 0.75,
-             "tolerance": 1e-3},
+    # ``tolerance`` = the relative L2 error on held-out points the initial fit must reach
+    # (else it is retried, then the run stops with an error).
+    "init": {**INITIAL_FIT, "jacobian_every": 1, "tolerance": 1e-3},
 }
 
 #: Keys of the ``init`` table that are not LevenbergMarquardt arguments.
