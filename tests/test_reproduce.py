@@ -353,6 +353,7 @@ def test_the_taylor_green_reflection_row_config_builds():
     assert st.scheme_name == "reflection" and st.backtrace == "rk2"
     assert st.pressure_solver is not st.solver  # its own Poisson iteration cap
     assert [b.name for b in st.projection_blocks] == ["projection", "divergence"]
+    assert st.init_solver.max_iters == 60  # the initial fits' cap of the row (its error's floor)
 
 
 def test_the_two_vortices_run_id_names_its_point_count(monkeypatch, tmp_path):
