@@ -68,6 +68,7 @@ RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "pressure_samples": _at_least(0),
     "boundary_weight": _nonneg,
     "divergence_weight": _nonneg,
+    "init_divergence_weight": _nonneg,
     "save_every": _at_least(1),
     "field.width": _at_least(1),
     "field.depth": _at_least(0),

@@ -130,6 +130,10 @@ def _common(dt: float, steps: int) -> dict:
         # Weight of a ∇·u = 0 block in the velocity (projection) fit, on points of its own;
         # 0: none (the paper's fit).
         "divergence_weight": 0.0,
+        # Weight of the same block in the initial velocity fit, on its points; 0: none.  The
+        # first Poisson solve must remove the initial fit's divergence divided by Δt (README,
+        # "Taylor-Green": advection-reflection, a 5-step probe of seed 1).
+        "init_divergence_weight": 0.0,
         "seed": 0,
         "save_every": 1,
         "plot_times": [],
@@ -287,7 +291,8 @@ def _stepper(cfg: dict, velocity0, *, density0=None, exact_velocity=None, exact_
         init_solver=make_init_solver(cfg), init_sampler=Sampler(DOMAIN, cfg["init_samples"], cfg["sampling"]),
         exact_velocity=exact_velocity, exact_pressure=exact_pressure, reference=reference,
         eval_resolution=cfg["eval_resolution"], init_tolerance=cfg["init"]["tolerance"],
-        substep_rtol=cfg["substep_rtol"], divergence_weight=cfg["divergence_weight"])
+        substep_rtol=cfg["substep_rtol"], divergence_weight=cfg["divergence_weight"],
+        init_divergence_weight=cfg["init_divergence_weight"])
 
 
 def build_taylor_green(cfg: dict) -> FluidStepper:

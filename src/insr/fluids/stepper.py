@@ -188,7 +188,7 @@ class ChorinScheme:
                  boundary_weight: float, mean_weight: float, init_sampler: Sampler, velocity0: Callable,
                  density0: Callable | None, nu: float, walls: str, backtrace: str, advection: str,
                  name: str, substep_rtol: float, divergence_weight: float = 0.0,
-                 pressure_sampler: Sampler | None = None):
+                 pressure_sampler: Sampler | None = None, init_divergence_weight: float = 0.0):
         self.fields, self.domain, self.name = fields, domain, name
         self.order = 2 if name == "reflection" else 1
         self.solver, self.pressure_solver = solver, pressure_solver
@@ -309,6 +309,10 @@ class ChorinScheme:
             return vel(params, x) - jnp.asarray(velocity0(x), x.dtype)
 
         ic_u_blocks = [Block(ic_u_residual, init_sampler, 1.0, "initial_velocity")]
+        if init_divergence_weight > 0:
+            # The first Poisson solve must remove whatever divergence the fit leaves, divided by Δt.
+            ic_u_blocks.append(Block(lambda p, x, a: div(lambda y: vel(p, y))(x)[None], init_sampler,
+                                     float(init_divergence_weight), "divergence"))
         if not hard:
             ic_u_blocks.append(Block(lambda p, x, a: wall_residual(p, x, False), boundary_sampler, bw, "walls"))
         self._ic_u_blocks = tuple(ic_u_blocks)
@@ -472,6 +476,9 @@ class FluidStepper(Engine):
     divergence_weight:
         Weight of the ∇·u = 0 block in the projection fit (step 4 of the module docstring);
         0 (default, the paper's fit): none.
+    init_divergence_weight:
+        Weight of the same block in the initial velocity fit (on ``init_sampler`` points); 0
+        (default): none.  For a divergence-free initial velocity it changes no minimiser.
     substep_rtol:
         The tolerance a step's sub-solves are judged by (``converged`` in the metrics): the
         sub-steps run a small fixed budget of solver iterations (2–4), so a sub-solve counts
@@ -494,7 +501,7 @@ class FluidStepper(Engine):
                  exact_velocity: Callable | None = None, exact_pressure: Callable | None = None,
                  reference: Callable | None = None, eval_resolution: int = 256, init_tolerance: float = 1e-2,
                  substep_rtol: float = 0.5, scheme: str = "chorin", divergence_weight: float = 0.0,
-                 pressure_sampler: Sampler | None = None):
+                 pressure_sampler: Sampler | None = None, init_divergence_weight: float = 0.0):
         domain = sampler.domain
         if pressure_sampler is not None and pressure_sampler.domain != domain:
             raise ValueError(f"pressure_sampler draws in {pressure_sampler.domain}, not in the sampler's {domain}")
@@ -515,7 +522,7 @@ class FluidStepper(Engine):
             raise ValueError("scheme 'reflection' needs nu = 0 and advection 'compose' (it composes the advected "
                              f"fields exactly), got nu = {nu!r}, advection = {advection!r}")
         for name, w in (("boundary_weight", boundary_weight), ("mean_weight", mean_weight),
-                        ("divergence_weight", divergence_weight)):
+                        ("divergence_weight", divergence_weight), ("init_divergence_weight", init_divergence_weight)):
             if not w >= 0:
                 raise ValueError(f"{name} must be ≥ 0, got {w!r}")
         if not 0 < substep_rtol <= 1:
@@ -542,7 +549,7 @@ class FluidStepper(Engine):
                               init_sampler=init_sampler or sampler, velocity0=velocity0, density0=density0,
                               nu=self.nu, walls=walls, backtrace=backtrace, advection=advection, name=scheme,
                               substep_rtol=substep_rtol, divergence_weight=divergence_weight,
-                              pressure_sampler=pressure_sampler)
+                              pressure_sampler=pressure_sampler, init_divergence_weight=init_divergence_weight)
         channels = [("u", 2), ("p", 1)] + ([("rho", 1)] if self.has_density else [])
         super().__init__(fields, chorin, init_solver=init_solver or solver, init_error=self.initial_fit_error,
                          init_tolerance=init_tolerance, channels=channels,
