@@ -287,12 +287,14 @@ class ChorinScheme:
             a, pp, dt = args
             return vel(params, x) - ustar(a, x) + dt * jax.grad(lambda y: pres(pp, y))(x)
 
+        def divergence_residual(params, x, args):  # ∇·u_θ (a block of the velocity fits)
+            return div(lambda y: vel(params, y))(x)[None]
+
         proj_blocks = [Block(proj_residual, sampler, 1.0, "projection")]
         if divergence_weight > 0:
             # ∇·u_θ = 0 at points of its own: the target u* − Δt∇p is divergence-free only up to
             # the Poisson solve's error, and a fit of it is free between its samples.
-            proj_blocks.append(Block(lambda p, x, a: div(lambda y: vel(p, y))(x)[None], sampler,
-                                     float(divergence_weight), "divergence"))
+            proj_blocks.append(Block(divergence_residual, sampler, float(divergence_weight), "divergence"))
         if not hard:
             proj_blocks.append(Block(lambda p, x, a: wall_residual(p, x, False), boundary_sampler, bw, "walls"))
         self.projection_blocks = tuple(proj_blocks)
@@ -311,8 +313,7 @@ class ChorinScheme:
         ic_u_blocks = [Block(ic_u_residual, init_sampler, 1.0, "initial_velocity")]
         if init_divergence_weight > 0:
             # The first Poisson solve must remove whatever divergence the fit leaves, divided by Δt.
-            ic_u_blocks.append(Block(lambda p, x, a: div(lambda y: vel(p, y))(x)[None], init_sampler,
-                                     float(init_divergence_weight), "divergence"))
+            ic_u_blocks.append(Block(divergence_residual, init_sampler, float(init_divergence_weight), "divergence"))
         if not hard:
             ic_u_blocks.append(Block(lambda p, x, a: wall_residual(p, x, False), boundary_sampler, bw, "walls"))
         self._ic_u_blocks = tuple(ic_u_blocks)
