@@ -4,6 +4,15 @@ See :class:`insr.fluids.stepper.FluidStepper` for the equations and the splittin
 built-in scenarios (``taylor_green``, ``two_vortices``) are in :mod:`insr.fluids.scenarios`.
 """
 
-from insr.fluids.stepper import ChorinScheme, FluidStepper, hard_wall_mask, outward_normal, pressure_blocks
+from insr.fluids.stepper import (
+    FLUID_INITIAL_FIT,
+    FLUID_SUBSTEP,
+    ChorinScheme,
+    FluidStepper,
+    hard_wall_mask,
+    outward_normal,
+    pressure_blocks,
+)
 
-__all__ = ["ChorinScheme", "FluidStepper", "pressure_blocks", "hard_wall_mask", "outward_normal"]
+__all__ = ["ChorinScheme", "FluidStepper", "FLUID_SUBSTEP", "FLUID_INITIAL_FIT", "pressure_blocks", "hard_wall_mask",
+           "outward_normal"]

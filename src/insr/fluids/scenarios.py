@@ -25,7 +25,9 @@ Defaults (both scenarios)
   ``lm.tau = 1e-4`` (initial damping relative to max diag JᵀJ; the library default
   1e-6 made the warm-started Poisson solve reject its first several steps); the
   initial fits use ``init.max_iters = 20`` (Taylor–Green: velocity and pressure MSE
-  8e-10 against the exact fields; one step adds 1e-8).  ``solver = "adam"`` selects
+  8e-10 against the exact fields; one step adds 1e-8).  These are
+  :data:`insr.fluids.FLUID_SUBSTEP` and :data:`insr.fluids.FLUID_INITIAL_FIT`, the settings a
+  :class:`FluidStepper` built in Python gets by default.  ``solver = "adam"`` selects
   the paper's Adam loop instead.
 - Splitting: ``problem.advection = "compose"`` (u* = uⁿ∘X used exactly; ``"fit"`` is
   the paper's extra least-squares fit of u*), ``problem.backtrace = "euler"`` (the
@@ -64,7 +66,7 @@ import jax
 
 from insr.config import ConfigError, merge
 from insr.fields import Siren
-from insr.fluids.stepper import ADVECTIONS, BACKTRACES, SCHEMES, WALLS, FluidStepper
+from insr.fluids.stepper import ADVECTIONS, BACKTRACES, FLUID_INITIAL_FIT, FLUID_SUBSTEP, SCHEMES, WALLS, FluidStepper
 from insr.geometry import Box, Sampler
 from insr.reference import flows
 from insr.reference.fluid_grid import GridEuler2D, evaluation_points, sample_density, sample_velocity
@@ -80,12 +82,12 @@ def _solver_defaults(cls, **overrides) -> dict:
     return {**{f.name: f.default for f in dataclasses.fields(cls) if f.name != "name"}, **overrides}
 
 
-# Sub-steps keep plain LM (geodesic = 0): with 2–4 iterations a step that the geodesic
-# bound rejects is an iteration lost, and the published numbers were measured without it.
-_LM = _solver_defaults(LevenbergMarquardt, max_iters=2, ftol=1e-5, tau=1e-4, geodesic=0.0, **LM_LINEAR_DEFAULTS)
-# The initial fits start from a random initialisation: geodesic acceleration on, and
-# ``tolerance`` is the relative L2 error on held-out grid points they must reach.
-_INIT = {"ftol": 1e-9, "geodesic": 0.75, "tolerance": 1e-2}
+# The sub-step and initial-fit settings are FLUID_SUBSTEP and FLUID_INITIAL_FIT (why: there),
+# the ones a FluidStepper built in Python gets by default.  The ``init`` table holds what the
+# initial fits change over the ``lm`` one (``tau`` is shared), and ``tolerance``: the relative
+# L2 error on held-out grid points they must reach.
+_LM = _solver_defaults(LevenbergMarquardt, **FLUID_SUBSTEP, **LM_LINEAR_DEFAULTS)
+_INIT = {**{k: v for k, v in FLUID_INITIAL_FIT.items() if _LM.get(k) != v}, "tolerance": 1e-2}
 _ADAM = _solver_defaults(AdamPlateau)  # the paper's Adam + ReduceLROnPlateau settings
 
 
@@ -100,7 +102,7 @@ def _common(dt: float, steps: int) -> dict:
         "solver": "lm",
         "lm": dict(_LM),
         "adam": dict(_ADAM),
-        "init": {**_INIT, "max_iters": 20},
+        "init": dict(_INIT),
         "dt": dt,
         "steps": steps,
         "samples": 1000,
