@@ -126,8 +126,9 @@ def run_taylor_green(ctx: Context) -> list[dict]:
 # iterations (run id "ours_reflection_div") and 7.99e-8 / 6.98e-8 / 4.44e-8 with 4 iterations and
 # no block ("ours_reflection"); a new id keeps a resumed report from mixing settings.
 REFLECTION = {"problem": {"scheme": "reflection", "backtrace": "rk2"}, "lm": {"max_iters": 8},
-              "pressure_max_iters": 8, "divergence_weight": 0.1, "init": {"max_iters": 60}}
-REFLECTION_RUN_ID = "ours_reflection_div_init60"
+              "pressure_max_iters": 8, "divergence_weight": 0.1, "init": {"max_iters": 60},
+              "init_divergence_weight": 0.1}
+REFLECTION_RUN_ID = "ours_reflection_div_init60_initdiv"
 
 
 def _reflection_rows(ctx, upd, exact, steps):
