@@ -212,6 +212,9 @@ class _LMState(NamedTuple):
     rejected: jax.Array
     done: jax.Array
     reason: jax.Array
+    stale: jax.Array  # J, A, g and chol are to be rebuilt at θ before the next trial step
+    check_g: jax.Array  # … and then judged by gtol (after an accepted step)
+    scale: jax.Array  # max diag(JᵀJ) at θ₀ (λ's reference), −1 until the first refresh
 
 
 @dataclass(frozen=True)
@@ -298,10 +301,7 @@ class LevenbergMarquardt:
 
         r0 = r_of(theta0)
         eye = jnp.eye(theta0.shape[0], dtype=ldt)
-        J0, A0, g0 = jacobian(theta0, r0)
         loss0 = jnp.sum(r0 * r0).astype(ldt)
-        max_diag0 = jnp.max(jnp.diag(A0))
-        lam0 = (self.tau * max_diag0).astype(ldt)
         target = jnp.maximum(self.atol, self.rtol**2 * loss0)
         code = {name: i for i, name in enumerate(STOP_REASONS)}
 
@@ -311,7 +311,28 @@ class LevenbergMarquardt:
         def cond(s):
             return (~s.done) & (s.it < self.max_iters)
 
+        # The Jacobian is built in one place only, at the top of an iteration whose state is
+        # stale (the start, after an accepted step with a fresh model, after a rejected chord
+        # step): XLA compiles each call site of the per-point Jacobian separately, and three
+        # sites (start, accept, reject) made up about a third of a step's compile time.  A solve
+        # that stops on an accepted step no longer builds the Jacobian it would never use.
+        def refresh(s: _LMState):
+            J, A, g = jacobian(s.theta, s.r)
+            first = s.scale < 0
+            scale = jnp.where(first, jnp.max(jnp.diag(A)), s.scale)
+            lam = jnp.where(first, self.tau * scale, s.lam).astype(ldt)
+            # gtol is the last stopping rule (every other one overrides it): judged here, once
+            # the gradient at the accepted point exists.
+            stop_g = s.check_g & (jnp.max(jnp.abs(g)) <= self.gtol) if self.gtol > 0 else jnp.asarray(False)
+            return s._replace(J=J, A=A, g=g, chol=factor(A, lam), lam=lam, scale=scale, stale=jnp.asarray(False),
+                              check_g=jnp.asarray(False), done=s.done | stop_g,
+                              reason=jnp.where(stop_g, code["gtol"], s.reason))
+
         def body(s: _LMState):
+            s = jax.lax.cond(s.stale, refresh, lambda s: s, s)
+            return jax.lax.cond(s.done, lambda s: s, iterate, s)
+
+        def iterate(s: _LMState):
             # A failed factorisation (float32 Cholesky of a nearly singular JᵀJ + λI: NaN) is a
             # rejected step decided before any residual is evaluated: the trial point would be
             # NaN anyway, and the residual, its second derivative and the acceleration cost far
@@ -320,12 +341,12 @@ class LevenbergMarquardt:
 
         def reject_unfactored(s: _LMState):
             if self.trace:
-                jax.debug.callback(_print_trace, s.it, s.loss, jnp.nan, s.lam / max_diag0, False, True, -1.0)
+                jax.debug.callback(_print_trace, s.it, s.loss, jnp.nan, s.lam / s.scale, False, True, -1.0)
             return raise_damping(s)
 
         def raise_damping(s: _LMState):
             lam = s.lam * s.nu
-            stalled = lam > 1e10 * max_diag0
+            stalled = lam > 1e10 * s.scale
             return s._replace(chol=factor(s.A, lam), lam=lam, nu=s.nu * 2.0, it=s.it + 1,
                               rejected=s.rejected + 1, done=stalled,
                               reason=jnp.where(stalled, code["stalled"], s.reason))
@@ -346,15 +367,17 @@ class LevenbergMarquardt:
             ok = geo_ok & jnp.isfinite(loss_new) & jnp.all(jnp.isfinite(step)) & (actual > 0) & (pred > 0)
             rho = jnp.where(ok, actual / jnp.where(pred > 0, pred, 1.0), -1.0)
             if self.trace:
-                jax.debug.callback(_print_trace, s.it, s.loss, loss_new, s.lam / max_diag0, ok, geo_ok, rho)
+                jax.debug.callback(_print_trace, s.it, s.loss, loss_new, s.lam / s.scale, ok, geo_ok, rho)
 
             def accept_fresh(_):
-                J, A, g = jacobian(theta_new, r_new)
+                # The new model (J, A, g and the factor with the new λ) is built by the next
+                # iteration's refresh, and only if no rule but gtol stops the solve here.
                 lam = (s.lam * jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)).astype(ldt)
-                reason = reason_after(s.loss, loss_new, actual, pred, g, True)
-                return _LMState(theta_new, r_new, J, A, g, factor(A, lam), loss_new, lam,
-                                jnp.asarray(2.0, ldt), jnp.asarray(0), s.it + 1, s.rejected, reason >= 0,
-                                jnp.where(reason >= 0, reason, s.reason))
+                reason = reason_after(s.loss, loss_new, actual, pred, s.g, False)
+                return s._replace(theta=theta_new, r=r_new, loss=loss_new, lam=lam, nu=jnp.asarray(2.0, ldt),
+                                  age=jnp.asarray(0), it=s.it + 1, done=reason >= 0,
+                                  reason=jnp.where(reason >= 0, reason, s.reason), stale=reason < 0,
+                                  check_g=reason < 0)
 
             def accept_chord(_):
                 # Keep J, λ and the factorisation; only the residual is new.
@@ -364,10 +387,9 @@ class LevenbergMarquardt:
                                   done=reason >= 0, reason=jnp.where(reason >= 0, reason, s.reason))
 
             def reject_stale(_):
-                # The failure may be the stale model's: refresh J at the current point, keep λ.
-                J, A, g = jacobian(s.theta, s.r)
-                return s._replace(J=J, A=A, g=g, chol=factor(A, s.lam), age=jnp.asarray(0), it=s.it + 1,
-                                  rejected=s.rejected + 1)
+                # The failure may be the stale model's: refresh J at the current point (the next
+                # iteration's refresh), keep λ.
+                return s._replace(age=jnp.asarray(0), it=s.it + 1, rejected=s.rejected + 1, stale=jnp.asarray(True))
 
             def reject_fresh(_):
                 return raise_damping(s)
@@ -385,8 +407,12 @@ class LevenbergMarquardt:
             return jax.lax.switch(branch, (accept_fresh, accept_chord, reject_stale, reject_fresh, accept_last), None)
 
         start_reason = jnp.where(loss0 <= target, code["atol"] if self.rtol == 0 else code["rtol"], code["max_iters"])
-        init = _LMState(theta0, r0, J0, A0, g0, factor(A0, lam0), loss0, lam0, jnp.asarray(2.0, ldt),
-                        jnp.asarray(0), jnp.asarray(0), jnp.asarray(0), loss0 <= target, start_reason)
+        n_params = theta0.shape[0]
+        square = jnp.zeros((n_params, n_params), ldt)
+        init = _LMState(theta0, r0, jnp.zeros((r0.shape[0], n_params), ldt), square, jnp.zeros(n_params, ldt), square,
+                        loss0, jnp.asarray(0.0, ldt), jnp.asarray(2.0, ldt), jnp.asarray(0), jnp.asarray(0),
+                        jnp.asarray(0), loss0 <= target, start_reason, jnp.asarray(True), jnp.asarray(False),
+                        jnp.asarray(-1.0, ldt))
         s = jax.lax.while_loop(cond, body, init)
         converged = (s.reason == code["rtol"]) | (s.reason == code["atol"]) | (s.reason == code["ftol"]) | (
             s.reason == code["gtol"])
