@@ -34,6 +34,24 @@ def test_levenberg_marquardt_stops_by_tolerance_not_cap():
     assert bool(stats.converged) and int(stats.iterations) < 50
 
 
+@pytest.mark.parametrize("jacobian_every", [1, 3])
+def test_levenberg_marquardt_stops_by_gtol_when_the_gradient_is_small(jacobian_every):
+    # gtol is judged on the gradient Jᵀr at an accepted point, which the loop builds only at the
+    # top of the next iteration: the solve must stop there, at a point whose gradient is small,
+    # and not at the cap (the other rules are off).
+    blocks = exp_fit_blocks()
+    solver = LevenbergMarquardt(max_iters=200, ftol=0.0, rtol=0.0, atol=0.0, gtol=1e-4, jacobian_every=jacobian_every)
+    p, stats = jax.jit(lambda p: solver.solve(blocks, p, None, jax.random.PRNGKey(0)))(
+        {"a": jnp.array(0.5), "b": jnp.array(0.3)})
+    assert STOP_REASONS[int(stats.reason)] == "gtol" and bool(stats.converged), stats
+    assert int(stats.iterations) < 200
+    grad = jax.grad(lambda q: loss_value(blocks, sample_blocks(blocks, jax.random.PRNGKey(0)), q, None))(p)
+    # loss_value is the weighted mean of r², so its gradient is 2·Jᵀr/N for the block's N = 50 points
+    # with the solver's J scaled by 1/√N: |Jᵀr|∞ = |∇loss|∞ / 2.
+    assert max(abs(float(grad["a"])), abs(float(grad["b"]))) / 2 <= 1e-4
+    np.testing.assert_allclose([p["a"], p["b"]], [2.0, -1.5], rtol=1e-2)
+
+
 def test_the_presets_are_the_scenarios_solvers_and_stop_by_their_relative_rule():
     from insr.cli import resolve_config
     from insr.scenarios import make_init_solver, make_solver

@@ -330,7 +330,9 @@ class LevenbergMarquardt:
 
         def body(s: _LMState):
             s = jax.lax.cond(s.stale, refresh, lambda s: s, s)
-            return jax.lax.cond(s.done, lambda s: s, iterate, s)
+            if self.gtol > 0:  # only gtol can end a solve in the refresh
+                return jax.lax.cond(s.done, lambda s: s, iterate, s)
+            return iterate(s)
 
         def iterate(s: _LMState):
             # A failed factorisation (float32 Cholesky of a nearly singular JᵀJ + λI: NaN) is a
