@@ -46,8 +46,8 @@ def test_levenberg_marquardt_stops_by_gtol_when_the_gradient_is_small(jacobian_e
     assert STOP_REASONS[int(stats.reason)] == "gtol" and bool(stats.converged), stats
     assert int(stats.iterations) < 200
     grad = jax.grad(lambda q: loss_value(blocks, sample_blocks(blocks, jax.random.PRNGKey(0)), q, None))(p)
-    # loss_value is the weighted mean of r², so its gradient is 2·Jᵀr/N for the block's N = 50 points
-    # with the solver's J scaled by 1/√N: |Jᵀr|∞ = |∇loss|∞ / 2.
+    # The solver's residual and J carry the block's 1/√N, so its loss is loss_value (the mean of r²)
+    # and its gradient Jᵀr is half of ∇loss_value: |Jᵀr|∞ = |∇loss|∞ / 2.
     assert max(abs(float(grad["a"])), abs(float(grad["b"]))) / 2 <= 1e-4
     np.testing.assert_allclose([p["a"], p["b"]], [2.0, -1.5], rtol=1e-2)
 
