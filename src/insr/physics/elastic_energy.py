@@ -40,6 +40,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from insr.physics.svd3 import svd3
+
 __all__ = [
     "PlaneContact",
     "SphereContact",
@@ -122,16 +124,11 @@ def _polar_2d(F, signed: bool):
 
 
 def _signed_svd(F, signed: bool):
-    """SVD ``F = U diag(s) Vh``; with ``signed`` the last column of ``U`` and ``s[-1]`` are
-    negated when ``det(U Vh) < 0`` so that ``U Vh`` is a rotation ("signed" / rotation-
-    variant SVD of Irving et al. 2004)."""
-    U, s, Vh = jnp.linalg.svd(F)
-    if signed:
-        flip = jnp.where(determinant(U) * determinant(Vh) < 0, -1.0, 1.0).astype(F.dtype)
-        col = jnp.ones(s.shape, F.dtype).at[..., -1].set(flip)
-        U = U * col[..., None, :]
-        s = s * col
-    return U, s, Vh
+    """SVD ``F = U diag(s) Vh`` of 3×3 matrices; with ``signed`` ``U``, ``Vh`` are rotations
+    and ``s[-1] < 0`` when ``det F < 0`` ("signed" / rotation-variant SVD of Irving et al.
+    2004). Plain ``jax.numpy`` Jacobi (:func:`insr.physics.svd3.svd3`), not LAPACK: jaxlib's
+    batched CPU SVD can deadlock when two run at once (see that module)."""
+    return svd3(F, signed)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
@@ -169,7 +166,8 @@ def polar_rotation(F, signed: bool = False):
     definite, ``det R = sign det F``), with ``signed=True`` over SO(d) (``det R = +1``,
     ``S`` may have one negative eigenvalue: the "signed singular values").
 
-    2D: closed form (see ``_polar_2d``), differentiated by plain autodiff. 3D: SVD with a
+    2D: closed form (see ``_polar_2d``), differentiated by plain autodiff. 3D: a Jacobi SVD
+    (:func:`insr.physics.svd3.svd3`) with a
     ``custom_jvp`` implementing ``dR = U W V^T``, ``W_ij = ((U^T dF V)_ij - (U^T dF V)_ji)
     / (sigma_i + sigma_j)``, finite at repeated singular values. Second derivatives of the
     energies below need first derivatives of ``R`` only.
