@@ -39,7 +39,7 @@ def test_siren_rejects_bad_sizes(bad):
         Siren(**args)
 
 
-@pytest.mark.parametrize("method", ["uniform", "stratified", "sobol", "halton"])
+@pytest.mark.parametrize("method", ["uniform", "stratified", "jittered", "sobol", "halton"])
 def test_samplers_stay_in_the_box_and_cover_it(method):
     box = Box((-1.0, 0.0), (1.0, 2.0))
     pts = np.asarray(Sampler(box, 4096, method)(jax.random.PRNGKey(0)))
@@ -55,6 +55,35 @@ def test_stratified_1d_puts_one_point_per_cell():
     pts = np.asarray(Sampler(Interval(0.0, 1.0), 100, "stratified")(jax.random.PRNGKey(0)))[:, 0]
     counts = np.histogram(pts, bins=100, range=(0, 1))[0]
     assert np.all(counts == 1)
+
+
+@pytest.mark.parametrize("n, dim", [(400, 2), (1000, 2), (500, 3)])
+def test_jittered_puts_at_most_one_point_per_grid_cell(n, dim):
+    box = Box((0.0,) * dim, (1.0,) * dim)
+    pts = np.asarray(Sampler(box, n, "jittered")(jax.random.PRNGKey(3)))
+    m = int(np.ceil(n ** (1 / dim) - 1e-9))
+    cells = np.ravel_multi_index(tuple(np.minimum((pts * m).astype(int), m - 1).T), (m,) * dim)
+    assert pts.shape == (n, dim) and len(np.unique(cells)) == n
+    if n == m**dim:  # a full grid: every cell holds its point
+        assert np.unique(cells).size == m**dim
+
+
+def test_jittered_mean_is_unbiased_and_far_less_noisy_than_iid():
+    """The sample mean of a smooth f over the unit square, 300 keys of 1,000 points:
+    unbiased (within 4 standard errors of the exact integral) for both, and the jittered
+    grid's variance below 1/20 of i.i.d.'s (theory: ~1/n^(2/d) = 1/1000 of it for smooth f)."""
+    box = Box((0.0, 0.0), (1.0, 1.0))
+
+    def f(p):
+        return jnp.sin(3 * p[:, 0]) * jnp.cos(2 * p[:, 1]) + p[:, 0] ** 2
+
+    exact = (1 - np.cos(3)) / 3 * np.sin(2) / 2 + 1 / 3
+    keys = jax.random.split(jax.random.PRNGKey(0), 300)
+    est = {m: np.asarray(jax.vmap(lambda k, m=m: jnp.mean(f(Sampler(box, 1000, m)(k))))(keys), np.float64)
+           for m in ("uniform", "jittered")}
+    for m, e in est.items():
+        assert abs(e.mean() - exact) < 4 * e.std() / np.sqrt(len(e)) + 1e-6, (m, e.mean(), exact)
+    assert est["jittered"].var() < est["uniform"].var() / 20, {m: e.var() for m, e in est.items()}
 
 
 def test_boundary_points_lie_on_the_boundary():

@@ -86,7 +86,7 @@ RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "integrator": _choice("explicit_euler", "implicit_euler", "midpoint", "heun", "ssprk3", "rk4", "gauss4",
                           "bdf2"),
     "solver": _choice("lm", "adam"),
-    "sampling": _choice("uniform", "stratified", "sobol", "halton"),
+    "sampling": _choice("uniform", "stratified", "jittered", "sobol", "halton"),
     "max_iters": _at_least(1),
     "jacobian_every": _at_least(1),
     "ftol": _nonneg,

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import qmc
 
-SAMPLING_METHODS = ("uniform", "stratified", "sobol", "halton")
+SAMPLING_METHODS = ("uniform", "stratified", "jittered", "sobol", "halton")
 
 
 def clamp(x, lo, hi):
@@ -125,6 +125,12 @@ class Sampler:
     - ``uniform``: i.i.d. uniform.
     - ``stratified``: in 1D one jittered point per equal cell; in d > 1 a Latin
       hypercube (each axis stratified into n cells).
+    - ``jittered``: a jittered grid. The box is cut into m^d equal cells with
+      m = ⌈n^(1/d)⌉; n distinct cells are drawn at random and one uniform point is
+      placed in each. Every point is uniform on the box (unbiased for the same equal
+      weights), but no cell holds two: the variance of a smooth integrand's mean falls
+      as n^(-1-2/d) instead of i.i.d.'s n^(-1) (Owen, "Monte Carlo theory, methods and
+      examples", ch. 10). In 1D with n = m it is ``stratified``.
     - ``sobol`` / ``halton``: a scrambled low-discrepancy set (fixed at construction),
       moved by a random shift modulo 1 for each key (Cranley–Patterson rotation),
       so each step still sees new points.
@@ -166,6 +172,14 @@ class Sampler:
             else:
                 perms = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(k_perm, d)).T
                 unit = (perms.astype(jnp.float32) + jitter) / n
+        elif self.method == "jittered":
+            m = int(np.ceil(self.n ** (1.0 / d) - 1e-9))
+            m += int(m**d < self.n)  # guard the rounding of the root
+            k_cell, k_jit = jax.random.split(key)
+            cell = jax.random.permutation(k_cell, m**d)[:n] if m**d > n else jnp.arange(n)
+            # cell index -> its d grid coordinates (mixed radix m)
+            coords = jnp.stack([(cell // m**i) % m for i in range(d)], axis=1).astype(jnp.float32)
+            unit = (coords + jax.random.uniform(k_jit, (n, d))) / m
         else:
             shift = jax.random.uniform(key, (1, d))
             unit = jnp.mod(jnp.asarray(self._base) + shift, 1.0)
