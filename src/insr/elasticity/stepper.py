@@ -313,14 +313,22 @@ class VariationalEulerScheme:
                 held = held_objective(p)
                 return p, st, (held, held, st.iterations > st.rejected)
 
-            # Unrolled on purpose: with lax.scan around the solve, XLA:CPU deadlocked
-            # (0 % CPU) in 3D, where the polar rotation uses LAPACK's SVD (JAX 0.10).
-            p, rounds_stats = guess, []
-            for i, k in enumerate(jax.random.split(key, rounds)):
-                if i == rounds - 1:
-                    held_before = held_objective(p)
-                p, st = solve_once(p, params, prev, dt_prev, t, dt, k)
-                rounds_stats.append(st)
+            # The rounds before the last in one lax.scan (one compiled solve, not rounds − 1
+            # copies). They were unrolled while the 3D polar rotation used LAPACK's batched SVD,
+            # which deadlocked XLA:CPU inside loops (see insr.physics.svd3).
+            keys = jax.random.split(key, rounds)
+
+            def one_round(p, k):
+                return solve_once(p, params, prev, dt_prev, t, dt, k)
+
+            p, early = jax.lax.scan(one_round, guess, keys[:-1])
+            held_before = held_objective(p)
+            p, st = solve_once(p, params, prev, dt_prev, t, dt, keys[-1])
+            # scan made arrays of the fields a solver fills with Python constants (inner = −1
+            # for a direct solve): keep the constants, as the unrolled rounds did
+            const = {f: v for f, v in st._asdict().items() if isinstance(v, (int, float))}
+            rounds_stats = [jax.tree.map(lambda a, i=i: a[i], early)._replace(**const) for i in range(rounds - 1)]
+            rounds_stats.append(st)
             # Totals over the rounds; the last round's loss, convergence and stop reason, and
             # whether the last round accepted a step (one whose every iteration was rejected
             # made no progress: that is not stationarity).
