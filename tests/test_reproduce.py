@@ -271,6 +271,11 @@ def test_every_paper_example_runs_at_tiny_sizes(tmp_path):
         fem_net = [r for r in rows if "same memory as the paper's network" in r["method"]]
         nbytes = paper_net[0]["state_bytes"]
         assert fem_net and abs(fem_net[0]["state_bytes"] - nbytes) < 0.2 * nbytes, name
+    # 3D: the drop's paper-size row (a stand-in size here) names the nearest FEM level in memory
+    rows = json.loads((tmp_path / "elastic_drop_3d" / "result.json").read_text())["rows"]
+    paper_net = [r for r in rows if "matrix-free" in r["method"]]
+    assert paper_net and paper_net[0]["error"] is not None and paper_net[0]["error"] < 1.0
+    assert "nearest FEM in memory: " in paper_net[0]["method"]
 
 
 @pytest.mark.slow  # ~20-80 s: keeps the default suite under 10 min on 2 cores

@@ -257,16 +257,24 @@ def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: di
         w, d, n = z["paper_net"]
         net = {"field": {"width": w, "depth": d}, "samples": n,
                "lm": {"linear_solver": "cg", "cg_curvature_fraction": 0.25}}
-        rows.append(ctx.cached("ours_paper_net" + vs, lambda: ours(
-            "ours_paper_net", net, "sweep", f"ours, the paper's network size ({d}×{w} SIREN, {{params}} params, "
-            f"{n:,} points), matrix-free LM", outputs=False)))
-        # Its same-memory FEM: the crossed P1 mesh (2D: nodes × 2 × 4 B) closest to the network's bytes.
         from insr.cli import siren_params
 
-        target = 4 * siren_params(2, 2, w, d)
-        res = min(range(1, 400), key=lambda k: abs(8 * ((k + 1) ** 2 + k * k) - target))
-        rows.append(ctx.cached(f"fem_paper_net_memory{vs}", fem(
-            res, "sweep", f"FEM P1, resolution {res}, same memory as the paper's network")))
+        d_space = X.shape[1]
+        target = 4 * siren_params(d_space, d_space, w, d)
+        nearest = ""
+        if d_space == 3:
+            # the refinement levels are 8× apart: name the nearest in bytes (a row of its own when
+            # it is in fem_sweep, as level 1 is in the full profile)
+            level = min(range(z["reference"]), key=lambda k: abs(12 * fem_mesh(cfg, k).n_points - target))
+            nearest = f"; nearest FEM in memory: {mesh_level_name(cfg, level)}"
+        rows.append(ctx.cached("ours_paper_net" + vs, lambda: ours(
+            "ours_paper_net", net, "sweep", f"ours, the paper's network size ({d}×{w} SIREN, {{params}} params, "
+            f"{n:,} points), matrix-free LM{nearest}", outputs=False)))
+        if d_space == 2:
+            # Its same-memory FEM: the crossed P1 mesh (nodes × 2 × 4 B) closest to the network's bytes.
+            res = min(range(1, 400), key=lambda k: abs(8 * ((k + 1) ** 2 + k * k) - target))
+            rows.append(ctx.cached(f"fem_paper_net_memory{vs}", fem(
+                res, "sweep", f"FEM P1, resolution {res}, same memory as the paper's network")))
 
     # projected per step and over the steps ours ran (equal horizons)
     adam_upd = {**upd, **paper_adam, "optimizer": "adam", "adam": {"max_iters": z["adam_iters"]}}
@@ -359,12 +367,16 @@ DROP = Example(
     # t = 0.3 (RMS over the level-0 nodes: level 1 vs 2 0.0018) but not later, when the bounce
     # and turn amplify every difference (t = 1.0 / 1.5: 0.033 / 0.085 — as large as the errors it
     # would judge): so the error is judged at step 3, and penetration over all steps.
+    # paper_net: the paper's 3×66 SIREN and 8,000 points, matrix-free LM with ¼ of the points in
+    # the curvature (2026-12-07: ≈ 130–140 s per step on 2 shared cores; it deadlocked before the
+    # 3D SVD became plain JAX, insr.physics.svd3); full profile only.
     sizes={"full": {"steps": 15, "judge_step": 3, "reference": 2, "same_memory": 0, "adam_iters": 50,
-                    "fem_sweep": [1]},
+                    "fem_sweep": [1], "paper_net": (66, 3, 8000)},
            "quick": {"steps": 5, "judge_step": 3, "reference": 1, "same_memory": 0, "adam_iters": 10,
                      "fem_sweep": []},
-           "tiny": {"steps": 1, "reference": 1, "same_memory": 0, "adam_iters": 2, "fem_sweep": []}},
-    estimate_s={"full": 1500, "quick": 240, "tiny": 60},
+           "tiny": {"steps": 1, "reference": 1, "same_memory": 0, "adam_iters": 2, "fem_sweep": [],
+                    "paper_net": (8, 1, 64)}},
+    estimate_s={"full": 3600, "quick": 240, "tiny": 60},
     run=run_drop,
     benchmark="cd benchmarks && python elastic_steps.py",
 )
