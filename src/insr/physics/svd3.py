@@ -27,6 +27,8 @@ defined when ``F`` has rank < 3), and the signed singular values are ``σ_i = u_
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -76,6 +78,7 @@ def _orthogonal_unit(u):
     return _unit_or(jnp.cross(u, axis), axis)
 
 
+@functools.partial(jax.jit, static_argnames="signed")  # eager callers (tests, FEM setup) reuse one compilation
 def svd3(F, signed: bool = True):
     """``F = U diag(s) Vh`` for ``F`` of shape ``(..., 3, 3)``; ``|s|`` descending.
 
