@@ -73,9 +73,14 @@ def _unit_or(v, fallback):
 
 
 def _orthogonal_unit(u):
-    """A unit vector orthogonal to the unit vector u (u crossed with its least aligned axis)."""
-    axis = jnp.eye(3, dtype=u.dtype)[jnp.argmin(jnp.abs(u), -1)]
-    return _unit_or(jnp.cross(u, axis), axis)
+    """A unit vector orthogonal to the unit vector u: (−u_y, u_x, 0) or (0, −u_z, u_y), the
+    longer of the two (no gather: fewer operations to compile)."""
+    zero = jnp.zeros_like(u[..., 0])
+    a = jnp.stack([-u[..., 1], u[..., 0], zero], -1)
+    b = jnp.stack([zero, -u[..., 2], u[..., 1]], -1)
+    pick_a = (jnp.abs(u[..., 0]) >= jnp.abs(u[..., 2]))[..., None]  # |a|² ≥ |b|² ⟺ u_x² ≥ u_z²
+    w = jnp.where(pick_a, a, b)
+    return w * jax.lax.rsqrt(jnp.maximum(jnp.sum(w * w, -1, keepdims=True), jnp.finfo(u.dtype).tiny))
 
 
 @functools.partial(jax.jit, static_argnames="signed")  # eager callers (tests, FEM setup) reuse one compilation
