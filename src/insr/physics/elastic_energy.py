@@ -123,17 +123,11 @@ def _polar_2d(F, signed: bool):
     return jnp.where((determinant(F) < 0)[..., None, None], Rref, Rrot)
 
 
-def _signed_svd(F, signed: bool):
-    """SVD ``F = U diag(s) Vh`` of 3×3 matrices; with ``signed`` ``U``, ``Vh`` are rotations
-    and ``s[-1] < 0`` when ``det F < 0`` ("signed" / rotation-variant SVD of Irving et al.
-    2004). Plain ``jax.numpy`` Jacobi (:func:`insr.physics.svd3.svd3`), not LAPACK: jaxlib's
-    batched CPU SVD can deadlock when two run at once (see that module)."""
-    return svd3(F, signed)
-
-
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _polar_svd(F, signed):
-    U, _, Vh = _signed_svd(F, signed)
+    # the signed (rotation-variant, Irving et al. 2004) or plain SVD, in plain jax.numpy:
+    # jaxlib's batched CPU SVD can deadlock when two run at once (see insr.physics.svd3)
+    U, _, Vh = svd3(F, signed)
     return U @ Vh
 
 
@@ -148,7 +142,7 @@ def _polar_svd_jvp(signed, primals, tangents):
     singular only when two (signed) singular values add up to zero.
     """
     (F,), (dF,) = primals, tangents
-    U, s, Vh = _signed_svd(F, signed)
+    U, s, Vh = svd3(F, signed)
     R = U @ Vh
     G = _mT(U) @ dF @ _mT(Vh)
     A = G - _mT(G)

@@ -369,7 +369,8 @@ DROP = Example(
     # would judge): so the error is judged at step 3, and penetration over all steps.
     # paper_net: the paper's 3×66 SIREN and 8,000 points, matrix-free LM with ¼ of the points in
     # the curvature (2026-12-07: ≈ 130–140 s per step on 2 shared cores; it deadlocked before the
-    # 3D SVD became plain JAX, insr.physics.svd3); full profile only.
+    # 3D SVD became plain JAX, insr.physics.svd3); full profile, and a stand-in size in tiny so the
+    # slow tiny test runs the 3D path.
     sizes={"full": {"steps": 15, "judge_step": 3, "reference": 2, "same_memory": 0, "adam_iters": 50,
                     "fem_sweep": [1], "paper_net": (66, 3, 8000)},
            "quick": {"steps": 5, "judge_step": 3, "reference": 1, "same_memory": 0, "adam_iters": 10,
