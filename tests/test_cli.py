@@ -72,6 +72,15 @@ def test_list_names_every_scenario(capsys):
     assert "advection1d" in out and "heat1d" in out
 
 
+def test_paper_faithful_adam_mode_is_built_from_the_cli_settings():
+    from insr.cli import build_stepper, resolve_config
+    from insr.solvers.adam_plateau import AdamPlateau
+
+    st = build_stepper(resolve_config("heat1d", ["solver=adam", "adam.max_iters=300", "adam.lr=1e-3"]))
+    assert isinstance(st.solver, AdamPlateau) and (st.solver.max_iters, st.solver.lr) == (300, 1e-3)
+
+
+@pytest.mark.slow  # its own programs (~11 s); the settings above and tests/test_solvers.py's Adam runs stay
 def test_paper_faithful_adam_mode_runs_from_the_cli(tmp_path):
     run = tmp_path / "adam"
     assert main(["run", "heat1d", "--out", str(run), "--set", "solver=adam", "--set", "adam.max_iters=300",

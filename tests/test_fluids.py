@@ -321,7 +321,7 @@ def test_substep_tolerance_reports_solves_that_made_no_progress():
         build_taylor_green({"substep_rtol": 2.0})
 
 
-def test_metrics_are_measured_on_the_steppers_own_domain():
+def _shifted_taylor_green():
     # Taylor–Green moved to [0, 2]²: the fitted initial state must be judged on that square's
     # cell centres (on [-1, 1]², where the metrics used to look, the network extrapolates).
     dom = Box((0.0, 0.0), (2.0, 2.0))
@@ -329,13 +329,23 @@ def test_metrics_are_measured_on_the_steppers_own_domain():
     u, p = _nets()
     # No init_solver: the default must fit a random initialisation (it used to be the
     # 2-iteration sub-step solver, whose fit missed its tolerance).
-    st = FluidStepper(u, p, LevenbergMarquardt(**FLUID_SUBSTEP), Sampler(dom, N, "uniform"),
-                      velocity0=lambda x: flows.taylor_green_velocity(shift(x)),
-                      boundary_sampler=lambda key: dom.boundary_points(key, 64),
-                      exact_velocity=lambda x, t: flows.taylor_green_viscous(shift(x), t, 0.0), eval_resolution=32)
+    return FluidStepper(u, p, LevenbergMarquardt(**FLUID_SUBSTEP), Sampler(dom, N, "uniform"),
+                        velocity0=lambda x: flows.taylor_green_velocity(shift(x)),
+                        boundary_sampler=lambda key: dom.boundary_points(key, 64),
+                        exact_velocity=lambda x, t: flows.taylor_green_viscous(shift(x), t, 0.0),
+                        eval_resolution=32)
+
+
+def test_metrics_are_measured_on_the_steppers_own_domain():
+    st = _shifted_taylor_green()
     assert st.init_solver == LevenbergMarquardt(**FLUID_INITIAL_FIT)
     pts = st._eval_points
     assert pts.min() == pytest.approx(1 / 32) and pts.max() == pytest.approx(2 - 1 / 32)
+
+
+@pytest.mark.slow  # a fit on its own domain compiles its own programs (~26 s); the test above checks the points
+def test_a_fit_on_a_shifted_domain_is_judged_there():
+    st = _shifted_taylor_green()
     state, info = st.initial_state(jax.random.PRNGKey(2))
     assert info["fit_ok"], info
     m = st.metrics(state, 0.0)

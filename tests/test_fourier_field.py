@@ -40,8 +40,8 @@ def test_encodings():
     assert g64.frequencies == g.frequencies
     # second derivatives are the network's own (tanh, not ReLU: the heat residual needs u_xx):
     # they match central differences of the gradient
-    grad = jax.grad(lambda x: a(x)[0])
-    uxx = np.asarray(jax.hessian(lambda x: a(x)[0])(x))
+    grad = jax.jit(jax.grad(lambda x: a(x)[0]))  # jitted: one compilation instead of one per operation
+    uxx = np.asarray(jax.jit(jax.hessian(lambda x: a(x)[0]))(x))
     h = 1e-3  # the top frequency is 8 cycles: 2π·8·h must be small
     fd = np.stack([(np.asarray(grad(x + h * e)) - np.asarray(grad(x - h * e))) / (2 * h) for e in jnp.eye(2)])
     assert np.abs(uxx).max() > 1e-2 and np.allclose(uxx, fd, rtol=2e-2, atol=2e-2 * np.abs(uxx).max())

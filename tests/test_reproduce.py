@@ -203,6 +203,9 @@ def test_report_speed_line_from_the_stored_rows(tmp_path):
     assert "The horizon differs (ours t = 0.02 vs the paper&#x27;s t = 0.04)" in (out / "report.html").read_text()
 
 
+# A second reproduction (~12 s): the default suite checks the rule itself in
+# test_paper_verdict_only_in_the_full_profile_at_the_paper_horizon.
+@pytest.mark.slow
 def test_full_profile_report_keeps_the_verdict_at_the_paper_horizon(tmp_path):
     md = reproduce(tmp_path, profile="full", examples=[HEAT], progress=False).read_text()
     assert re.search(r"Our error \S+ (meets|MISSES) the paper's 1\.000e-03 \(both at t = 0\.04\)\.", md)

@@ -124,8 +124,9 @@ def test_forced_failing_fit_is_one_line_exit_2_and_keeps_the_checkpoint(tmp_path
 def test_quiet_run_still_reports_steps_that_missed_their_tolerance(tmp_path, capsys):
     """--quiet drops progress and summary, not failures: one LM iteration per step cannot meet the
     tolerance, and the one line says how many steps missed it."""
+    # init.max_iters=100: the initial fit of the CLI tests' tiny heat1d runs (one compilation, cached)
     code = main(["run", "heat1d", "--out", str(tmp_path / "a"), "--set", "steps=2", "--set", "lm.max_iters=1",
-                 "--set", "lm.rtol=1e-12", "--quiet"])
+                 "--set", "lm.rtol=1e-12", "--set", "init.max_iters=100", "--quiet"])
     err = capsys.readouterr().err
     rows = read_metrics(tmp_path / "a" / "metrics.csv")
     missed = sum(1 for r in rows[1:] if r["converged"] is False)
@@ -143,6 +144,14 @@ def test_python_api_fits_the_initial_condition_with_its_own_solver():
     traj = insr.solve(problem, field, Midpoint(), LevenbergMarquardt(max_iters=8), dt=0.05, t1=0.1,
                       key=jax.random.PRNGKey(1), samples=2000)
     assert traj.metrics[0]["fit_ok"] and traj.metrics[0]["fit_error"] < 1e-3
+
+
+# Two more fit programs (~15 s); in the default suite the CLI test above raises the same
+# SolveFailure from simulate (exit 2, one line).
+@pytest.mark.slow
+def test_python_api_raises_when_the_given_initial_fit_solver_fails():
+    problem = Advection1D(velocity=0.25)
+    field = Siren(1, 1, 20, 2, key=jax.random.PRNGKey(0))
     with pytest.raises(SolveFailure, match="initial-condition fit failed"):
         insr.solve(problem, field, Midpoint(), LevenbergMarquardt(max_iters=8), dt=0.05, t1=0.1,
                    key=jax.random.PRNGKey(1), samples=2000, init_solver=LevenbergMarquardt(max_iters=3))
@@ -217,7 +226,7 @@ def test_cli_summary_states_missed_steps(tmp_path, capsys):
     # The settings of the --quiet test above: the same step program (one compilation).
     run = tmp_path / "heat"
     assert main(["run", "heat1d", "--out", str(run), "--set", "steps=2", "--set", "lm.max_iters=1",
-                 "--set", "lm.rtol=1e-12"]) == 0
+                 "--set", "lm.rtol=1e-12", "--set", "init.max_iters=100"]) == 0
     err = capsys.readouterr().err
     assert "2 of 2 steps missed their solver tolerance" in err
 
