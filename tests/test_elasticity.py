@@ -302,14 +302,16 @@ def test_outputs_paraview_series_images_and_animation(tmp_path):
     assert any(p.name.startswith("animation") for p in paths)
 
 
+_ROUNDS = ["rounds=2", "samples=100", "lm.max_iters=3", "lm.ftol=0"]  # two rounds of 3 iterations, fresh points each
+
+
 def test_solve_rounds_report_totals_and_judge_convergence_on_held_out_points():
     # A step of several rounds (fresh points each, as elastic_drop_3d uses) reports the
     # iterations and rejected steps summed over its rounds, the objective on held-out
     # points, and whether the last round still made progress there.
     from insr.cli import build_stepper, resolve_config
 
-    base = ["rounds=2", "samples=100", "lm.max_iters=3", "lm.ftol=0"]
-    cfg = resolve_config("elastic_collide_2d", [*base, "geometry.lo=[-0.2, 0.45]", "geometry.hi=[0.8, 1.45]"])
+    cfg = resolve_config("elastic_collide_2d", [*_ROUNDS, "geometry.lo=[-0.2, 0.45]", "geometry.hi=[0.8, 1.45]"])
     st = build_stepper(cfg)
     state, _ = st.initial_state(jax.random.PRNGKey(0))
     state, info = st.step(state, 0.0, cfg["dt"], jax.random.PRNGKey(1))  # deep in the disk at once
@@ -326,8 +328,7 @@ def test_solve_rounds_of_a_free_fall_converge_on_held_out_points():
     from insr.cli import build_stepper, resolve_config
 
     # Free fall far above every obstacle: the ballistic predictor is the exact step.
-    base = ["rounds=2", "samples=100", "lm.max_iters=3", "lm.ftol=0"]
-    cfg = resolve_config("elastic_collide_2d", [*base, "geometry.lo=[-0.2, 3.0]", "geometry.hi=[0.8, 4.0]"])
+    cfg = resolve_config("elastic_collide_2d", [*_ROUNDS, "geometry.lo=[-0.2, 3.0]", "geometry.hi=[0.8, 4.0]"])
     st = build_stepper(cfg)
     state, _ = st.initial_state(jax.random.PRNGKey(0))
     state, info = st.step(state, 0.0, cfg["dt"], jax.random.PRNGKey(1))
