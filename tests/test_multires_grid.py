@@ -49,15 +49,15 @@ def test_interpolation_reproduces_a_linear_field_between_the_nodes(interpolation
     f = _set_level_values(f, 0, g(x_nodes, y_nodes).T.reshape(-1))  # row index = i + (n+1)·j
     pts = jax.random.uniform(jax.random.PRNGKey(2), (200, 2), minval=jnp.array([-0.8, 0.2]),
                              maxval=jnp.array([0.8, 1.8]))
-    enc = jax.vmap(f.encode)(pts)[:, 0]
+    enc = jax.jit(jax.vmap(f.encode))(pts)[:, 0]
     np.testing.assert_allclose(enc, g(pts[:, 0], pts[:, 1]), atol=2e-6)
 
 
 def test_cubic_field_is_c1_across_cell_faces_and_its_gradient_is_right():
     f = _grid(levels=3, base=5)
     f = eqx.tree_at(lambda g: g.tables, f, tuple(t * 1e4 for t in f.tables))  # O(1) tables
-    u = lambda x: f(jnp.array([x]))[0]
-    du = jax.grad(u)
+    u = jax.jit(lambda x: f(jnp.array([x]))[0])  # jitted: one compilation instead of one per operation
+    du = jax.jit(jax.grad(u))
     face = -2.0 + 4.0 * 2 / 5  # a face of the coarsest level
     for eps in (1e-3, 1e-4):
         assert abs(float(du(face - eps)) - float(du(face + eps))) < 50 * eps * (1 + abs(float(du(face))))
@@ -68,7 +68,7 @@ def test_cubic_field_is_c1_across_cell_faces_and_its_gradient_is_right():
     # and the linear interpolation's gradient jumps there (why cubic is the default)
     g = _grid(levels=1, base=5, interpolation="linear")
     g = eqx.tree_at(lambda m: m.tables, g, tuple(t * 1e4 for t in g.tables))
-    dg = jax.grad(lambda x: g(jnp.array([x]))[0])
+    dg = jax.jit(jax.grad(lambda x: g(jnp.array([x]))[0]))
     assert abs(float(dg(face - 1e-4)) - float(dg(face + 1e-4))) > 1e-3
 
 
@@ -78,7 +78,7 @@ def test_hashed_levels_index_inside_their_tables():
     idx = jnp.asarray(np.random.default_rng(0).integers(0, 33, size=(1000, 3)), jnp.int32)
     rows = np.asarray(f._index(2, idx))
     assert rows.min() >= 0 and rows.max() < 512 and len(np.unique(rows)) > 300  # spread over the table
-    assert np.all(np.isfinite(np.asarray(jax.vmap(f)(jax.random.uniform(jax.random.PRNGKey(0), (50, 3))))))
+    assert np.all(np.isfinite(np.asarray(jax.jit(jax.vmap(f))(jax.random.uniform(jax.random.PRNGKey(0), (50, 3))))))
 
 
 def test_validation_names_the_setting():
