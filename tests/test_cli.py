@@ -74,7 +74,7 @@ def test_list_names_every_scenario(capsys):
 
 def test_paper_faithful_adam_mode_is_built_from_the_cli_settings():
     from insr.cli import build_stepper, resolve_config
-    from insr.solvers.adam_plateau import AdamPlateau
+    from insr.solvers import AdamPlateau
 
     st = build_stepper(resolve_config("heat1d", ["solver=adam", "adam.max_iters=300", "adam.lr=1e-3"]))
     assert isinstance(st.solver, AdamPlateau) and (st.solver.max_iters, st.solver.lr) == (300, 1e-3)
