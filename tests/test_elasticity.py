@@ -93,6 +93,33 @@ def test_free_fall_follows_the_discrete_ballistic_path():
     assert not (abs(com0 - G * (3 * dt) ** 2 / 2 - m["com_y"]) < 1e-3)  # not the continuous path
 
 
+@pytest.mark.parametrize("kind, extra", [
+    # each family compiles programs of its own: one in the default suite, the other on request
+    pytest.param("fourier", {"features": 8, "sigma": 0.5}, marks=pytest.mark.slow),
+    ("grid", {"grid_levels": 2, "grid_base": 4, "grid_growth": 2.0}),
+])
+def test_every_field_family_starts_at_rest_and_falls_on_the_ballistic_path(kind, extra):
+    """``field.kind`` builds that family for an elasticity scenario (a grid spanning the rest
+    box), zeroed so that φ⁰ = X exactly, and its output bias carries the free fall: the same
+    discrete path xⁿ = X + Δt²b·n(n+1)/2 as the SIREN's."""
+    cfg = _cfg("elastic_collide_2d", field={"kind": kind, "width": 8, "depth": 1, **extra}, samples=200,
+               contact={"sphere": [], "plane": []}, geometry={"lo": [-0.5, 0.0], "hi": [0.5, 1.0]})
+    st = build_elastic(cfg)
+    net = st.fields.template["phi"]
+    assert type(net).__name__ == {"fourier": "FourierFeatures", "grid": "MultiresGrid"}[kind]
+    if kind == "grid":
+        assert (net.lo, net.hi) == ((-0.5, 0.0), (0.5, 1.0))
+    state, _ = st.initial_state(None)
+    pts = st.rest.quadrature(64)
+    np.testing.assert_array_equal(st.evaluate(state, pts, 0.0), pts)
+    com0, dt = st.metrics(state, 0.0)["com_y"], 0.1
+    for n, (_state, info, m) in enumerate(run(st, 2, dt), start=1):
+        assert m["com_y"] == pytest.approx(com0 - G * dt**2 * n * (n + 1) / 2, abs=2e-4), n
+        assert m["com_x"] == pytest.approx(0.0, abs=2e-4)
+        assert m["elastic_energy"] < 1e-6
+        assert info["loss"] < 1e-6 * max(info["loss_initial"], 1.0)
+
+
 def test_free_fall_lbfgs_with_stable_neo_hookean():
     """The scalar (L-BFGS) path on the non-least-squares energy reaches the same first step."""
     rest = RestShape.from_box((-0.5, 0.0), (0.5, 1.0))
@@ -257,6 +284,8 @@ def test_default_configs_build(scenario):
     ({"handles": {"positions": [0.0, 0.5, 1.0]}}, "handles.positions"),
     ({"handles": {"positions": [0.0], "displacements": [[1.0]]}}, "handles.displacements[0]"),
     ({"penetration_alarm": -0.1}, "penetration_alarm"),
+    ({"field": {"kind": "rbf"}}, "field.kind"),
+    ({"field": {"kind": "fourier", "encoding": "axis", "features": 3}}, "field"),
 ])
 def test_bad_config_values_name_the_key(updates, key):
     with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):

@@ -14,7 +14,7 @@ import pytest
 
 from insr.config import ConfigError
 from insr.engine import Stage
-from insr.fields import Siren
+from insr.fields import FourierFeatures, Siren
 from insr.fluids import FLUID_INITIAL_FIT, FLUID_SUBSTEP, FluidStepper
 from insr.fluids.scenarios import FLUID_SCENARIOS, build_taylor_green, build_two_vortices
 from insr.geometry import Box, Sampler
@@ -257,6 +257,8 @@ def test_a_trace_that_crosses_a_wall_by_a_hair_keeps_its_jacobian(backtrace):
     ({"problem": {"scheme": "reflection", "nu": 0.1}}, "problem.scheme"),
     ({"problem": {"scheme": "reflection", "backtrace": "euler"}}, "problem.backtrace"),
     ({"velocity": {"width": 0}}, "velocity.width"),
+    ({"velocity": {"kind": "rbf"}}, "velocity.kind"),
+    ({"pressure": {"kind": "grid", "grid_growth": 0.5}}, "pressure"),
     ({"samples": 0}, "samples"),
     ({"pressure_max_iters": -1}, "pressure_max_iters"),
     ({"pressure_samples": -5}, "pressure_samples"),
@@ -279,6 +281,39 @@ def test_scenarios_declared():
     st = tv.build({"problem": {"reference_grid": 0}})
     assert st.channel_names == ("u", "v", "p", "rho")
     assert st.state_bytes() == 4 * (3330 + 3297 + 3297)
+
+
+def test_each_network_family_is_chosen_by_its_own_table():
+    """``velocity.kind`` / ``pressure.kind`` build that family (a grid spans the domain) and the
+    memory counts what it stores: a Fourier field's fixed frequencies besides its weights."""
+    st = build_taylor_green({"velocity": {"kind": "grid", "grid_levels": 3, "grid_base": 4, "grid_growth": 2.0},
+                             "pressure": {"kind": "fourier", "features": 8}})
+    vel, pres = st.fields.template["u"], st.fields.template["p"]
+    assert (type(vel).__name__, type(pres).__name__) == ("MultiresGrid", "FourierFeatures")
+    assert (vel.lo, vel.hi) == (DOMAIN.lo, DOMAIN.hi)
+    assert st.num_params == vel.num_params + pres.num_params
+    assert st.state_bytes() == 4 * (st.num_params + 8 * 2)  # B: 8 frequencies in 2D
+
+
+@pytest.mark.slow  # its own programs (another velocity family); the default suite builds it above
+def test_taylor_green_with_a_fourier_velocity_stays_on_the_steady_solution(tmp_path):
+    """The splitting does not depend on the SIREN: a Fourier-feature velocity (tanh MLP) keeps
+    the steady Taylor–Green flow as the SIREN does (test_taylor_green_preserved)."""
+    _, p = _nets()
+    u = FourierFeatures(2, 2, W, D, features=16, sigma=0.5, key=jax.random.PRNGKey(0))
+    st = FluidStepper(u, p, LevenbergMarquardt(max_iters=20, ftol=1e-7, tau=1e-4),
+                      Sampler(DOMAIN, N, "uniform"), velocity0=flows.taylor_green_velocity,
+                      boundary_sampler=lambda key: DOMAIN.boundary_points(key, 64),
+                      init_solver=LevenbergMarquardt(max_iters=60, ftol=1e-10, tau=1e-4),
+                      exact_velocity=lambda x, t: flows.taylor_green_viscous(x, t, 0.0),
+                      exact_pressure=lambda x, t: flows.taylor_green_viscous_pressure(x, t, 0.0),
+                      eval_resolution=64)
+    traj = simulate(st, dt=DT, steps=3, key=jax.random.PRNGKey(7), saveat=SaveAt(1), run_dir=tmp_path)
+    m0, m3 = traj.metrics[0], traj.metrics[-1]
+    assert m0["rel_l2"] < 5e-3, m0
+    assert m3["rel_l2"] < 0.02, m3
+    assert m3["kinetic_energy"] / m0["kinetic_energy"] > 0.98
+    assert m3["div_rms"] < 0.05
 
 
 def test_the_fluid_presets_are_the_scenarios_solvers():

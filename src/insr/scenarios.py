@@ -13,7 +13,8 @@ from __future__ import annotations
 import jax
 
 from insr.config import ConfigError
-from insr.fields import FourierFeatures, MultiresGrid, Periodic, Siren
+from insr.field_tables import FIELD_KIND_DEFAULTS, network_from_table
+from insr.fields import Periodic
 from insr.geometry import Interval, Sampler
 from insr.geometry.residual_sampling import ResidualSampling
 from insr.integrators import BDF2, RK4, SSPRK3, ExplicitEuler, GaussLegendre4, Heun, ImplicitEuler, Midpoint
@@ -27,40 +28,15 @@ INTEGRATORS = {"explicit_euler": ExplicitEuler, "implicit_euler": ImplicitEuler,
                "bdf2": BDF2}
 
 
-# The field family and its own settings: ``kind`` = "siren" (omega0, fast_sine), "fourier"
-# (features, sigma, encoding: :class:`~insr.fields.FourierFeatures`) or "grid" (grid_levels,
-# grid_features, grid_base, grid_growth, grid_table, grid_interpolation:
-# :class:`~insr.fields.MultiresGrid`); width, depth, precision apply to all (the MLP after the
-# encoding).  Every single-field scenario's ``field`` table has all of these keys.
-FIELD_KIND_DEFAULTS = {"kind": "siren", "features": 32, "sigma": 1.0, "encoding": "gaussian",
-                       "grid_levels": 8, "grid_features": 2, "grid_base": 8, "grid_growth": 1.5, "grid_table": 4096,
-                       "grid_interpolation": "cubic"}
-
-
 def _field(problem, cfg, periodic: bool):
-    """The network of ``cfg["field"]`` (a SIREN, a Fourier-feature MLP or a multiresolution grid); behind a
+    """The network of ``cfg["field"]`` (:func:`insr.field_tables.network_from_table`); behind a
     :class:`Periodic` embedding of every axis when ``periodic`` (the box's side lengths are
     the periods)."""
-    f = cfg["field"]
     dim = problem.domain.dim
     in_dim = Periodic.embedded_dim(dim, range(dim)) if periodic else dim
-    key, dtype = jax.random.PRNGKey(cfg["seed"]), f.get("precision", "float32")
-    try:
-        if f.get("kind", "siren") == "grid":
-            # the encoding's box: the domain, or the [−1, 1] range of each cos/sin of a periodic embedding
-            lo, hi = ((-1.0,) * in_dim, (1.0,) * in_dim) if periodic else (problem.domain.lo, problem.domain.hi)
-            net = MultiresGrid(in_dim, problem.out_dim, f["width"], f["depth"], lo=lo, hi=hi, levels=f["grid_levels"],
-                               features=f["grid_features"], base=f["grid_base"], growth=f["grid_growth"],
-                               table_size=f["grid_table"], interpolation=f["grid_interpolation"], dtype=dtype,
-                               key=key)
-        elif f.get("kind", "siren") == "fourier":
-            net = FourierFeatures(in_dim, problem.out_dim, f["width"], f["depth"], features=f["features"],
-                                  sigma=f["sigma"], encoding=f["encoding"], dtype=dtype, key=key)
-        else:
-            net = Siren(in_dim, problem.out_dim, f["width"], f["depth"], omega0=f["omega0"],
-                        fast_sine=f["fast_sine"], dtype=dtype, key=key)
-    except ValueError as exc:
-        raise ConfigError(f"config table 'field': {exc}") from None
+    # a grid encoding's box: the domain, or the [−1, 1] range of each cos/sin of a periodic embedding
+    lo, hi = ((-1.0,) * in_dim, (1.0,) * in_dim) if periodic else (problem.domain.lo, problem.domain.hi)
+    net = network_from_table(cfg["field"], in_dim, problem.out_dim, key=jax.random.PRNGKey(cfg["seed"]), lo=lo, hi=hi)
     if not periodic:
         return net
     return Periodic(net, periods=[h - lo for lo, h in zip(problem.domain.lo, problem.domain.hi)])

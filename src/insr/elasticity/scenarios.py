@@ -10,7 +10,10 @@ r"""Built-in elastodynamics scenarios (Chen et al., ICML 2023, Sec. 5.3).
 
 Config keys (every scenario has them all; ``insr show <name>`` prints the defaults):
 
-``field``       SIREN width / depth (hidden layers after the first) / omega0 / fast_sine.
+``field``       the network NN of φ = X + NN(X): ``kind`` = "siren" (omega0 / fast_sine),
+                "fourier" or "grid" (a multiresolution grid over the rest shape's
+                bounding box), with their keys as in :mod:`insr.field_tables`; width /
+                depth (hidden layers after the first) for all.
 ``geometry``    ``shape`` = "box" (``lo``, ``hi``; ``resolution`` = cells per axis of the
                 output mesh) | "bunny" (``resolution`` of :func:`bunny_like_mesh`) |
                 "mesh" (``mesh`` = a file meshio reads: tetrahedra, or 2D triangles;
@@ -61,7 +64,7 @@ import jax
 
 from insr.config import ConfigError
 from insr.elasticity.stepper import DIRICHLET_MODES, ElasticStepper
-from insr.fields import Siren
+from insr.field_tables import FIELD_KIND_DEFAULTS, network_from_table
 from insr.geometry.mesh import MeshError, MeshOrientationError, bunny_like_mesh, load_mesh
 from insr.geometry.rest_shape import RestShape
 from insr.physics.elastic_energy import PlaneContact, SphereContact
@@ -91,7 +94,7 @@ def elastic_defaults(name: str, dim: int, *, dt: float, steps: int, samples: int
     """The full config schema with neutral values; scenarios override parts of it."""
     return {
         "scenario": name,
-        "field": {"width": width, "depth": depth, "omega0": 5.0, "fast_sine": True},
+        "field": {"width": width, "depth": depth, "omega0": 5.0, "fast_sine": True, **FIELD_KIND_DEFAULTS},
         "geometry": {"shape": "box", "lo": [-0.5] * dim, "hi": [0.5] * dim, "mesh": "", "resolution": 16,
                      "fix_orientation": False},
         "material": {"energy": "arap", "young": _E_DEFAULT, "poisson": _NU_DEFAULT, "density": 1.0},
@@ -272,10 +275,9 @@ def build_elastic(cfg: dict) -> ElasticStepper:
                    band["width"])
     if band["width"] > 0 and cfg["samples"] < 2:
         raise _err("samples", "≥ 2 with a contact band (uniform and band points)", cfg["samples"])
-    f = cfg["field"]
+    # any family of insr.field_tables; a grid spans the rest shape's bounding box
+    field = network_from_table(cfg["field"], dim, dim, key=jax.random.PRNGKey(cfg["seed"]), lo=rest.lo, hi=rest.hi)
     try:
-        field = Siren(dim, dim, f["width"], f["depth"], omega0=f["omega0"], fast_sine=f["fast_sine"],
-                      key=jax.random.PRNGKey(cfg["seed"]))
         return ElasticStepper(field, rest, material, opt, gravity=gravity, contacts=contacts, handles=handles,
                               dirichlet=mode, handle_stiffness=cfg["handles"]["stiffness"],
                               handle_samples=cfg["handles"]["samples"], quasi_static=cfg["quasi_static"],

@@ -13,6 +13,8 @@ Defaults (both scenarios)
   velocity MSE 1.4e-5 and max |∇·u| 3.4 at ω0 = 30, against 4.8e-10 and 0.008 at ω0 = 5;
   the Neumann Poisson solve returned a wrong pressure at ω0 = 30).  Set
   ``velocity.omega0=30`` to use the paper's value.
+  ``velocity.kind`` (and ``pressure.kind``, ``density.kind``) = "fourier" or "grid" picks
+  another family, with the keys of :mod:`insr.field_tables` (a grid spans the domain).
 - Samples: ``samples = 1000`` uniform points per sub-step (new points every solve),
   ``boundary_samples = 64`` wall points, ``init_samples = 2000`` for the initial fits.
   Measured on Taylor–Green, 6 steps: 1,000, 2,000 and 4,000 points give the same
@@ -65,7 +67,7 @@ import math
 import jax
 
 from insr.config import ConfigError, merge
-from insr.fields import Siren
+from insr.field_tables import FIELD_KIND_DEFAULTS, network_from_table
 from insr.fluids.stepper import ADVECTIONS, BACKTRACES, FLUID_INITIAL_FIT, FLUID_SUBSTEP, SCHEMES, WALLS, FluidStepper
 from insr.geometry import Box, Sampler
 from insr.reference import flows
@@ -92,7 +94,8 @@ _ADAM = _solver_defaults(AdamPlateau)  # the paper's Adam + ReduceLROnPlateau se
 
 
 def _net(width=32, depth=3, omega0=5.0):
-    return {"width": width, "depth": depth, "omega0": omega0, "fast_sine": True}
+    """A network table: a SIREN by default; ``kind`` and the other families' keys as in :mod:`insr.field_tables`."""
+    return {"width": width, "depth": depth, "omega0": omega0, "fast_sine": True, **FIELD_KIND_DEFAULTS}
 
 
 def _common(dt: float, steps: int) -> dict:
@@ -230,7 +233,8 @@ def _choice(cfg, dotted, allowed):
     return value
 
 
-def _siren(cfg, name, out_dim, seed_offset):
+def _network(cfg, name, out_dim, seed_offset):
+    """The network of the table ``cfg[name]`` on the domain (a grid spans [−1, 1]²)."""
     f = cfg[name]
     if f["width"] < 1:
         raise ConfigError(f"config key '{name}.width' must be an integer ≥ 1, got {f['width']!r}")
@@ -238,8 +242,8 @@ def _siren(cfg, name, out_dim, seed_offset):
         raise ConfigError(f"config key '{name}.depth' must be an integer ≥ 0, got {f['depth']!r}")
     if not f["omega0"] > 0:
         raise ConfigError(f"config key '{name}.omega0' must be a number > 0, got {f['omega0']!r}")
-    return Siren(2, out_dim, f["width"], f["depth"], omega0=f["omega0"], fast_sine=f["fast_sine"],
-                 key=jax.random.PRNGKey(cfg["seed"] * 3 + seed_offset))
+    return network_from_table(f, 2, out_dim, key=jax.random.PRNGKey(cfg["seed"] * 3 + seed_offset),
+                              lo=DOMAIN.lo, hi=DOMAIN.hi, name=name)
 
 
 def _validate(cfg: dict, defaults: dict) -> dict:
@@ -281,12 +285,12 @@ def _stepper(cfg: dict, velocity0, *, density0=None, exact_velocity=None, exact_
     p = cfg["problem"]
     nb = cfg["boundary_samples"]
     return FluidStepper(
-        _siren(cfg, "velocity", 2, 0), _siren(cfg, "pressure", 1, 1), make_solver(cfg),
+        _network(cfg, "velocity", 2, 0), _network(cfg, "pressure", 1, 1), make_solver(cfg),
         Sampler(DOMAIN, cfg["samples"], cfg["sampling"]),
         pressure_solver=make_solver(cfg, cfg["pressure_max_iters"]) if cfg["pressure_max_iters"] else None,
         pressure_sampler=Sampler(DOMAIN, cfg["pressure_samples"], cfg["sampling"]) if cfg["pressure_samples"] else None,
         velocity0=velocity0,
-        density=_siren(cfg, "density", 1, 2) if density0 is not None else None, density0=density0,
+        density=_network(cfg, "density", 1, 2) if density0 is not None else None, density0=density0,
         nu=p["nu"], walls=p["walls"], backtrace=p["backtrace"], advection=p["advection"], scheme=p["scheme"],
         boundary_sampler=lambda key: DOMAIN.boundary_points(key, nb),
         boundary_weight=cfg["boundary_weight"], mean_weight=cfg["mean_weight"],

@@ -598,8 +598,9 @@ class FluidStepper(Engine):
         return self.scheme.fit_advection
 
     def state_bytes(self) -> int:
-        """Parameters × 4 bytes (float32), velocity + pressure (+ density) networks."""
-        return 4 * self.num_params
+        """Bytes of the velocity + pressure (+ density) networks: 4 per float32 parameter, plus
+        what a family stores besides its weights (a Fourier field's fixed frequencies)."""
+        return self.fields.state_bytes()
 
     def initial_fit_error(self, state) -> float:
         """Largest relative L2 error of the velocity (and density) fit against the initial
