@@ -146,6 +146,23 @@ def test_fluid_and_elastic_networks_are_sized_too(tmp_path, capsys, no_build):
     assert cli.siren_params(1, 1, 20, 2) == 901  # the paper's 1D advection network
 
 
+@pytest.mark.parametrize("scenario, sets, needle", [
+    ("taylor_green", ["velocity.depth=-1"], "'velocity.depth' must be an integer ≥ 0"),
+    ("taylor_green", ['velocity.kind="grid"', "velocity.grid_growth=0.5"], "config table 'velocity'"),
+    ("elastic_collide_2d", ["material.poisson=0.7"], "'material.poisson'"),
+])
+def test_a_config_its_builder_refuses_leaves_no_run_directory(scenario, sets, needle, tmp_path, capsys):
+    """A config that only its scenario's builder refuses (a network's own arguments,
+    combinations) leaves nothing behind: the directories the run made are removed."""
+    out = tmp_path / "new" / "run"
+    args = ["run", scenario, "--out", str(out), "--quiet"]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 2
+    one_line_error(capsys, needle)
+    assert not (tmp_path / "new").exists()
+
+
 def test_saved_fields_that_cannot_fit_on_the_disk(tmp_path, capsys, monkeypatch, no_build):
     real = cli.shutil.disk_usage
     monkeypatch.setattr(cli.shutil, "disk_usage", lambda p: real(p)._replace(free=10 << 20))

@@ -224,13 +224,13 @@ def build_stepper(cfg: dict):
     return registry.get(cfg["scenario"]).build(cfg)
 
 
-def _execute(cfg: dict, run_dir: Path, *, resume: bool, quiet: bool) -> None:
+def _execute(cfg: dict, run_dir: Path, *, resume: bool, quiet: bool, stepper=None) -> None:
     import jax
 
     from insr.outputs import write_outputs
     from insr.simulate import SaveAt, alarmed, simulate, summary_line
 
-    stepper = build_stepper(cfg)
+    stepper = build_stepper(cfg) if stepper is None else stepper
     if not quiet:
         print(f"insr: {cfg['scenario']} → {run_dir}  ({stepper.state_bytes()} bytes of field state, "
               f"{cfg['steps']} steps of dt={cfg['dt']})", file=sys.stderr)
@@ -254,6 +254,15 @@ def _execute(cfg: dict, run_dir: Path, *, resume: bool, quiet: bool) -> None:
         print(f"insr: warning: {summary_line(traj.summary)}", file=sys.stderr)
 
 
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    out = []
+    while not path.exists() and path != path.parent:
+        out.append(path)
+        path = path.parent
+    return out
+
+
 def cmd_run(args) -> None:
     cfg = resolve_config(args.target, args.set or [])
     run_dir = Path(args.out) if args.out else Path("runs") / f"{cfg['scenario']}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -261,17 +270,27 @@ def cmd_run(args) -> None:
     check_disk(cfg, run_dir, check_problem_size(cfg))
     if (run_dir / "checkpoint.npz").exists() and not args.force:
         raise UsageError(f"{run_dir} already holds a run; use `insr resume {run_dir}` or pass --force to overwrite")
+    made = _missing_dirs(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _os_error(exc, f"cannot create run directory {run_dir}") from None
+    try:
+        # The builders check what the rules of insr.config cannot (combinations, meshes, a
+        # network's own arguments); a config they refuse leaves no run directory behind.
+        stepper = build_stepper(cfg)
+    except BaseException:
+        for d in made:  # deepest first; rmdir refuses a directory something else wrote into
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
     with _holding(run_dir):
         if (run_dir / "checkpoint.npz").exists() and not args.force:  # again: another run may just have made it
             raise UsageError(f"{run_dir} already holds a run; use `insr resume {run_dir}` or pass --force "
                              "to overwrite")
         atomic_write_text(run_dir / CONFIG_JSON, json.dumps(cfg, indent=2))
         atomic_write_text(run_dir / CONFIG_TOML, cfgmod.to_toml(cfg))
-        _execute(cfg, run_dir, resume=False, quiet=args.quiet)
+        _execute(cfg, run_dir, resume=False, quiet=args.quiet, stepper=stepper)
 
 
 def _load_run_config(run_dir: Path) -> dict:
