@@ -146,9 +146,24 @@ def test_fluid_and_elastic_networks_are_sized_too(tmp_path, capsys, no_build):
     assert cli.siren_params(1, 1, 20, 2) == 901  # the paper's 1D advection network
 
 
+@pytest.mark.parametrize("scenario, setting, needle", [
+    ("two_vortices", 'velocity.kind="rbf"', "'velocity.kind' must be one of 'siren', 'fourier', 'grid', got 'rbf'"),
+    ("two_vortices", "density.grid_growth=0.5", "'density.grid_growth' must be a number ≥ 1"),
+    ("taylor_green", "pressure.depth=-1", "'pressure.depth' must be an integer ≥ 0"),
+    ("elastic_collide_2d", "field.sigma=0", "'field.sigma' must be a number > 0"),
+])
+def test_every_network_tables_keys_are_checked_before_anything_is_built(scenario, setting, needle, tmp_path,
+                                                                         capsys, no_build):
+    out = tmp_path / "run"
+    assert main(["run", scenario, "--out", str(out), "--set", setting]) == 2
+    one_line_error(capsys, needle)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("scenario, sets, needle", [
-    ("taylor_green", ["velocity.depth=-1"], "'velocity.depth' must be an integer ≥ 0"),
-    ("taylor_green", ['velocity.kind="grid"', "velocity.grid_growth=0.5"], "config table 'velocity'"),
+    ("taylor_green", ['problem.scheme="reflection"', "problem.nu=0.1"], "'problem.scheme' = 'reflection'"),
+    ("taylor_green", ['velocity.kind="fourier"', 'velocity.encoding="axis"', "velocity.features=3"],
+     "config table 'velocity'"),
     ("elastic_collide_2d", ["material.poisson=0.7"], "'material.poisson'"),
 ])
 def test_a_config_its_builder_refuses_leaves_no_run_directory(scenario, sets, needle, tmp_path, capsys):

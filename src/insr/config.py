@@ -58,6 +58,24 @@ def _times(v):
             "a list of finite times ≥ 0 (numbers; each within [0, steps·dt])")
 
 
+# The keys of a network table (insr.field_tables) and their ranges.
+NETWORK_TABLES = ("field", "velocity", "pressure", "density")
+_NETWORK_RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
+    "width": _at_least(1),
+    "depth": _at_least(0),
+    "omega0": _positive,
+    "kind": _choice("siren", "fourier", "grid"),
+    "grid_levels": _at_least(1),
+    "grid_features": _at_least(1),
+    "grid_base": _at_least(1),
+    "grid_growth": lambda v: (v >= 1, "a number ≥ 1"),
+    "grid_table": _at_least(1),
+    "grid_interpolation": _choice("cubic", "linear"),
+    "features": _at_least(1),
+    "sigma": _positive,
+    "encoding": _choice("gaussian", "axis"),
+}
+
 # Rules by the last component of the dotted key, or by the full dotted key.
 RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "dt": _positive,
@@ -70,19 +88,9 @@ RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "divergence_weight": _nonneg,
     "init_divergence_weight": _nonneg,
     "save_every": _at_least(1),
-    "field.width": _at_least(1),
-    "field.depth": _at_least(0),
-    "field.omega0": _positive,
-    "field.kind": _choice("siren", "fourier", "grid"),
-    "field.grid_levels": _at_least(1),
-    "field.grid_features": _at_least(1),
-    "field.grid_base": _at_least(1),
-    "field.grid_growth": lambda v: (v >= 1, "a number ≥ 1"),
-    "field.grid_table": _at_least(1),
-    "field.grid_interpolation": _choice("cubic", "linear"),
-    "field.features": _at_least(1),
-    "field.sigma": _positive,
-    "field.encoding": _choice("gaussian", "axis"),
+    # every network table (insr.field_tables): the single-field and elasticity scenarios' field,
+    # the fluids' velocity, pressure and density
+    **{f"{table}.{key}": rule for table in NETWORK_TABLES for key, rule in _NETWORK_RULES.items()},
     "integrator": _choice("explicit_euler", "implicit_euler", "midpoint", "heun", "ssprk3", "rk4", "gauss4",
                           "bdf2"),
     "solver": _choice("lm", "adam"),
