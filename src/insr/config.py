@@ -60,11 +60,12 @@ def _times(v):
 
 # The keys of a network table (insr.field_tables) and their ranges.
 NETWORK_TABLES = ("field", "velocity", "pressure", "density")
+NETWORK_KINDS = ("siren", "fourier", "grid")
 _NETWORK_RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "width": _at_least(1),
     "depth": _at_least(0),
     "omega0": _positive,
-    "kind": _choice("siren", "fourier", "grid"),
+    "kind": _choice(*NETWORK_KINDS),
     "grid_levels": _at_least(1),
     "grid_features": _at_least(1),
     "grid_base": _at_least(1),

@@ -4,22 +4,21 @@
 (features, sigma, encoding: :class:`~insr.fields.FourierFeatures`) or ``"grid"`` (grid_levels,
 grid_features, grid_base, grid_growth, grid_table, grid_interpolation:
 :class:`~insr.fields.MultiresGrid`, on the box [lo, hi] its caller gives); width, depth and
-precision apply to all (the MLP after the encoding).  Every scenario that builds its field
-from such a table (:mod:`insr.scenarios`, :mod:`insr.elasticity.scenarios`) carries all of
-these keys, so ``--set field.kind=...`` works the same everywhere; the values' ranges are
-checked by :data:`insr.config.RULES`.
+precision apply to all (the MLP after the encoding).  Every network table of the built-in
+scenarios (``field`` in :mod:`insr.scenarios` and :mod:`insr.elasticity.scenarios`;
+``velocity``, ``pressure``, ``density`` in :mod:`insr.fluids.scenarios`) carries all of these
+keys, so ``--set field.kind=...`` works the same everywhere; the values' ranges are checked by
+:data:`insr.config.RULES` (``NETWORK_TABLES``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from insr.config import ConfigError
+from insr.config import NETWORK_KINDS, ConfigError
 from insr.fields import FourierFeatures, MultiresGrid, Siren
 
-__all__ = ["FIELD_KIND_DEFAULTS", "FIELD_KINDS", "network_from_table"]
-
-FIELD_KINDS = ("siren", "fourier", "grid")
+__all__ = ["FIELD_KIND_DEFAULTS", "network_from_table"]
 
 # The family and its own settings (the SIREN's omega0 / fast_sine are per scenario).
 FIELD_KIND_DEFAULTS = {"kind": "siren", "features": 32, "sigma": 1.0, "encoding": "gaussian",
@@ -33,8 +32,8 @@ def network_from_table(table: dict, in_dim: int, out_dim: int, *, key, lo: Seque
     errors).  ``lo``/``hi``: the box the inputs lie in (a grid's extent; the other families
     ignore it).  A value the class refuses raises :class:`ConfigError` naming the table."""
     kind = table.get("kind", "siren")
-    if kind not in FIELD_KINDS:
-        raise ConfigError(f"config key '{name}.kind' must be one of {', '.join(map(repr, FIELD_KINDS))}, "
+    if kind not in NETWORK_KINDS:  # a table that did not come through insr.config.merge
+        raise ConfigError(f"config key '{name}.kind' must be one of {', '.join(map(repr, NETWORK_KINDS))}, "
                           f"got {kind!r}")
     dtype = table.get("precision", "float32")
     try:

@@ -234,15 +234,9 @@ def _choice(cfg, dotted, allowed):
 
 
 def _network(cfg, name, out_dim, seed_offset):
-    """The network of the table ``cfg[name]`` on the domain (a grid spans [−1, 1]²)."""
-    f = cfg[name]
-    if f["width"] < 1:
-        raise ConfigError(f"config key '{name}.width' must be an integer ≥ 1, got {f['width']!r}")
-    if f["depth"] < 0:
-        raise ConfigError(f"config key '{name}.depth' must be an integer ≥ 0, got {f['depth']!r}")
-    if not f["omega0"] > 0:
-        raise ConfigError(f"config key '{name}.omega0' must be a number > 0, got {f['omega0']!r}")
-    return network_from_table(f, 2, out_dim, key=jax.random.PRNGKey(cfg["seed"] * 3 + seed_offset),
+    """The network of the table ``cfg[name]`` on the domain (a grid spans [−1, 1]²); its values'
+    ranges were checked by :data:`insr.config.RULES` in :func:`_validate`."""
+    return network_from_table(cfg[name], 2, out_dim, key=jax.random.PRNGKey(cfg["seed"] * 3 + seed_offset),
                               lo=DOMAIN.lo, hi=DOMAIN.hi, name=name)
 
 

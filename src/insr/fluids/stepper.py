@@ -597,11 +597,6 @@ class FluidStepper(Engine):
         """Whether the advected velocity is fitted (``advection="fit"`` or ν > 0) or composed."""
         return self.scheme.fit_advection
 
-    def state_bytes(self) -> int:
-        """Bytes of the velocity + pressure (+ density) networks: 4 per float32 parameter, plus
-        what a family stores besides its weights (a Fourier field's fixed frequencies)."""
-        return self.fields.state_bytes()
-
     def initial_fit_error(self, state) -> float:
         """Largest relative L2 error of the velocity (and density) fit against the initial
         fields on held-out points (the 64² cell centres, not the fitted samples)."""
