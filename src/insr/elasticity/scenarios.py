@@ -40,6 +40,10 @@ Config keys (every scenario has them all; ``insr show <name>`` prints the defaul
                 body whose current or predicted position is within ``width`` of an obstacle
                 (among ``pool``·samples uniform candidates), every point weighted so the
                 objective stays unbiased; 0 = uniform points.
+``contact_points`` ``pool`` > 0: the contact energy on its own points instead of the volume
+                samples: a jittered grid of ``pool`` points over the rest box (uniform in a mesh)
+                each step, of which the ``kept`` nearest an obstacle enter the solve (weight
+                1/pool each); 0 = the contact on the volume samples.
 ``rounds``      solves per step, each on fresh points; with more than one, a step has
                 converged when its last round lowered the objective on held-out points by
                 ≤ ``rounds_rtol`` of its value.
@@ -116,6 +120,8 @@ def elastic_defaults(name: str, dim: int, *, dt: float, steps: int, samples: int
         "sampling": "uniform",
         # width > 0: a share of the points in the band within `width` of an obstacle (weighted)
         "contact_band": {"width": 0.0, "share": 0.5, "pool": 8},
+        # pool > 0: the contact term on the `kept` points nearest an obstacle among `pool`
+        "contact_points": {"pool": 0, "kept": 1000},
         "extrapolate": False,
         "rounds": 1,
         "rounds_rtol": 1e-2,
@@ -275,6 +281,17 @@ def build_elastic(cfg: dict) -> ElasticStepper:
                    band["width"])
     if band["width"] > 0 and cfg["samples"] < 2:
         raise _err("samples", "≥ 2 with a contact band (uniform and band points)", cfg["samples"])
+    cpts = cfg["contact_points"]
+    if cpts["pool"] > 0 and not contacts:
+        raise _err("contact_points.pool", "0 without an obstacle (contact.plane / contact.sphere)", cpts["pool"])
+    if cpts["pool"] > 0 and cpts["kept"] >= cpts["pool"]:
+        raise _err("contact_points.kept", f"an integer below contact_points.pool = {cpts['pool']}", cpts["kept"])
+    if cpts["pool"] > 0 and band["width"] > 0:
+        raise _err("contact_points.pool", "0 with a contact band (contact_band.width > 0): choose one",
+                   cpts["pool"])
+    if cpts["pool"] > 0 and cfg["optimizer"] == "adam":
+        raise _err("contact_points.pool", "0 with optimizer = 'adam' (it draws fresh points every iteration)",
+                   cpts["pool"])
     # any family of insr.field_tables; a grid spans the rest shape's bounding box
     field = network_from_table(cfg["field"], dim, dim, key=jax.random.PRNGKey(cfg["seed"]), lo=rest.lo, hi=rest.hi)
     try:
@@ -284,7 +301,8 @@ def build_elastic(cfg: dict) -> ElasticStepper:
                               samples=cfg["samples"], sampling=cfg["sampling"], extrapolate=cfg["extrapolate"],
                               rounds=cfg["rounds"], rounds_rtol=cfg["rounds_rtol"],
                               contact_band=float(band["width"]), band_share=float(band["share"]),
-                              band_pool=band["pool"], penetration_alarm=cfg["penetration_alarm"])
+                              band_pool=band["pool"], penetration_alarm=cfg["penetration_alarm"],
+                              contact_pool=cpts["pool"], contact_kept=cpts["kept"])
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
