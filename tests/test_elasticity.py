@@ -186,22 +186,22 @@ def test_a_body_resting_on_the_plane_is_held_by_its_weight_with_the_contacts_own
     damps the contact's bounce) where the contact force k∫max(0, −gap) dA balances its weight
     — momentum balance, whatever the elastic state.  The force is measured on a 256² grid of
     the final fields.  With the contact on its own points (``contact_pool`` 4,096, 600 kept)
-    the force is within 10 % of m g over steps 7–10 (measured on seeds 1–3: 0.97–1.06 m g).
+    the force is within 10 % of m g over steps 6–8 (measured on seeds 1–3: 0.97–1.03 m g).
     On the 500 volume points alone (the default) the same check fails: the solve balances a
-    noisy estimate of the force (seeds 1–3: 0.79–1.51 m g), and the resting depth scatters
-    (0.046–0.091 against 0.047 with the contact's points)."""
+    noisy estimate of the force (seeds 1–3, the same steps: 0.90–1.39 m g), and the resting
+    depth scatters (after 10 steps 0.046–0.091, against 0.047 with the contact's points)."""
     k, dt = 1e4, 0.1
     rest = RestShape.from_box((-0.5, 0.0), (0.5, 1.0))
     st = ElasticStepper(small_field(2, 16, 2), rest, MAT, lm(12), gravity=(0.0, -G),
                         contacts=[PlaneContact((0.0, 1.0), 0.0, k)], samples=500, contact_pool=4096,
                         contact_kept=600)
     grid = rest.quadrature(256 * 256)
-    results = run(st, 10, dt, seed=2)
+    results = run(st, 8, dt, seed=2)
     force = []
     for n, (state, _, _) in enumerate(results):
         p = np.asarray(st.evaluate(state, grid, (n + 1) * dt))
         force.append(k * rest.volume * np.mean(np.maximum(0.0, -p[:, 1])) / (MAT.density * rest.volume * G))
-    assert all(abs(f - 1.0) < 0.1 for f in force[6:]), force
+    assert all(abs(f - 1.0) < 0.1 for f in force[5:]), force
     # every penetrating pool point was among the kept ones
     assert all(info["contact_beyond_kept"] == 0.0 for _, info, _ in results), [i for _, i, _ in results]
 
