@@ -62,12 +62,11 @@ def test_pool_too_small_is_refused():
 # --------------------------------------------------------------------------------------
 # in the elastic step: the weighted objective estimates the same energy, with less noise
 # --------------------------------------------------------------------------------------
-def test_elastic_step_objective_with_contact_band_is_unbiased():
-    r"""A unit square pushed 0.05 into a plane (the network's output bias moved down): the
-    contact energy k/2∫max(0, p)² lives in its bottom 5 %.  The step objective 2(E − C)/V
-    estimated on 200 points — uniform, or half of them in a 0.05-wide contact band — averages
-    (over 60 draws) to the value a 40,000-point uniform estimate gives, and the band's draws
-    scatter less (measured: std 0.90 against 1.67)."""
+def _square_in_plane(depth=0.05, k=1e5, gravity=None, at_rest=False):
+    """A unit square whose network's output bias is moved ``depth`` down into the plane y = 0
+    (stiffness ``k``): ``(rest, field, stepper(shape=rest, samples=200, **kw), draws(st, n))``,
+    where ``draws`` gives the step objective at the pushed weights on the points of n keys.
+    ``at_rest``: the previous step's Δt is set, so the inertial prediction is the position."""
     import equinox as eqx
 
     from insr.elasticity import ElasticStepper
@@ -79,22 +78,34 @@ def test_elastic_step_objective_with_contact_band_is_unbiased():
 
     rest = RestShape.from_box((-0.5, 0.0), (0.5, 1.0))
     field = Siren(2, 2, 12, 1, key=jax.random.PRNGKey(0), omega0=5.0)
-    common = dict(gravity=(0.0, -9.8), contacts=[PlaneContact((0.0, 1.0), 0.0, 1e5)])
 
-    def stepper(samples, band):
-        return ElasticStepper(field, rest, Material("arap", 200.0, 150.0, 1.0), LevenbergMarquardt(max_iters=2),
-                              samples=samples, contact_band=band, **common)
+    def stepper(shape=rest, samples=200, **kw):
+        return ElasticStepper(field, shape, Material("arap", 200.0, 150.0, 1.0), LevenbergMarquardt(max_iters=2),
+                              samples=samples, gravity=gravity, contacts=[PlaneContact((0.0, 1.0), 0.0, k)], **kw)
 
-    base = stepper(200, 0.0)
-    state, _ = base.initial_state(None)
-    pushed = eqx.tree_at(lambda f: f.layers[-1].bias, state["phi"], jnp.array([0.0, -0.05], jnp.float32))
-    state = {**state, "phi": pushed, "phi_prev": pushed}
+    state, _ = stepper().initial_state(None)
+    pushed = eqx.tree_at(lambda f: f.layers[-1].bias, state["phi"], jnp.array([0.0, -depth], jnp.float32))
+    state = {**state, "phi": pushed, "phi_prev": pushed, **({"dt": jnp.float32(0.1)} if at_rest else {})}
 
     def draws(st, n):
         return np.array([float(st.loss_grad(pushed, state, 0.0, 0.1, jax.random.PRNGKey(i))[0]) for i in range(n)])
 
-    exact = float(np.mean(draws(stepper(40000, 0.0), 3)))
-    uniform, band = draws(base, 60), draws(stepper(200, 0.05), 60)
+    return rest, field, stepper, draws
+
+
+def test_elastic_step_objective_with_contact_band_is_unbiased():
+    r"""A unit square pushed 0.05 into a plane (the network's output bias moved down): the
+    contact energy k/2∫max(0, p)² lives in its bottom 5 %.  The step objective 2(E − C)/V
+    estimated on 200 points — uniform, or half of them in a 0.05-wide contact band — averages
+    (over 60 draws) to the value a 40,000-point uniform estimate gives, and the band's draws
+    scatter less (measured: std 0.90 against 1.67)."""
+    from insr.elasticity import ElasticStepper
+    from insr.physics.materials import Material
+    from insr.solvers import LevenbergMarquardt
+
+    rest, field, stepper, draws = _square_in_plane(gravity=(0.0, -9.8))
+    exact = float(np.mean(draws(stepper(samples=40000), 3)))
+    uniform, band = draws(stepper(), 60), draws(stepper(contact_band=0.05), 60)
     assert exact > 1.0  # the contact term dominates the objective
     for est in (uniform, band):
         assert abs(est.mean() - exact) < 4 * est.std() / np.sqrt(len(est)) + 1e-3 * exact, (est.mean(), exact)
@@ -134,35 +145,15 @@ def test_contact_on_its_own_points_is_the_same_energy_with_far_less_noise():
     volume points charge the contact outside the kept region — with a scatter between the
     two (7 %).  In a mesh (no grid to jitter) the pool is uniform: 9.9 % on the same square
     given as triangles."""
-    import equinox as eqx
-
-    from insr.elasticity import ElasticStepper
-    from insr.fields import Siren
     from insr.geometry.rest_shape import RestShape
-    from insr.physics.elastic_energy import PlaneContact
-    from insr.physics.materials import Material
-    from insr.solvers import LevenbergMarquardt
 
-    rest = RestShape.from_box((-0.5, 0.0), (0.5, 1.0))
-    field = Siren(2, 2, 12, 1, key=jax.random.PRNGKey(0), omega0=5.0)
     k, depth = 1e5, 0.05
     exact = k * depth**3 / 3
-
-    def stepper(shape=rest, **kw):
-        return ElasticStepper(field, shape, Material("arap", 200.0, 150.0, 1.0), LevenbergMarquardt(max_iters=2),
-                              samples=200, contacts=[PlaneContact((0.0, 1.0), 0.0, k)], **kw)
-
-    base = stepper()
-    state, _ = base.initial_state(None)
-    pushed = eqx.tree_at(lambda f: f.layers[-1].bias, state["phi"], jnp.array([0.0, -depth], jnp.float32))
-    state = {**state, "phi": pushed, "phi_prev": pushed, "dt": jnp.float32(0.1)}
-
-    def draws(st, n=20):
-        return np.array([float(st.loss_grad(pushed, state, 0.0, 0.1, jax.random.PRNGKey(i))[0]) for i in range(n)])
-
-    uniform = draws(base)
-    own = draws(stepper(contact_pool=4096, contact_kept=400))
-    starved = draws(stepper(contact_pool=4096, contact_kept=100))
+    rest, _, stepper, draws = _square_in_plane(depth, k, at_rest=True)
+    n = 20
+    uniform = draws(stepper(), n)
+    own = draws(stepper(contact_pool=4096, contact_kept=400), n)
+    starved = draws(stepper(contact_pool=4096, contact_kept=100), n)
     assert abs(uniform.mean() - exact) < 4 * uniform.std() / np.sqrt(len(uniform)), (uniform.mean(), exact)
     assert uniform.std() > 0.2 * exact
     assert abs(own.mean() - exact) < 4 * own.std() / np.sqrt(len(own)), (own.mean(), exact)
@@ -170,7 +161,7 @@ def test_contact_on_its_own_points_is_the_same_energy_with_far_less_noise():
     assert own.std() < 0.1 * uniform.std(), (own.std(), uniform.std())
     assert abs(starved.mean() - exact) < 4 * starved.std() / np.sqrt(len(starved)), (starved.mean(), exact)
     assert own.std() < starved.std() < 0.5 * uniform.std(), (own.std(), starved.std(), uniform.std())
-    meshed = draws(stepper(RestShape.from_mesh(rest.mesh), contact_pool=4096, contact_kept=400))
+    meshed = draws(stepper(RestShape.from_mesh(rest.mesh), contact_pool=4096, contact_kept=400), n)
     assert abs(meshed.mean() - exact) < 4 * meshed.std() / np.sqrt(len(meshed)), (meshed.mean(), exact)
     assert own.std() < meshed.std() < 0.4 * uniform.std(), (own.std(), meshed.std(), uniform.std())
 

@@ -161,7 +161,7 @@ class VariationalEulerScheme:
                  penalty_handles, has_handles: bool, handle_stiffness: float, handle_samples: int,
                  quasi_static: bool, samples: int, sampling: str, extrapolate: bool, rounds: int,
                  rounds_rtol: float, overfit_factor: float, predictor: bool, contact_band: float = 0.0,
-                 band_share: float = 0.5, band_pool: int = 8, contact_pool: int = 0, contact_kept: int = 0):
+                 band_share: float = 0.5, band_pool: int = 8, contact_pool: int = 0, contact_kept: int = 1000):
         self.fields = fields
         self.rounds, self.rounds_rtol, self.overfit_factor = int(rounds), float(rounds_rtol), float(overfit_factor)
         # the solver says which form of the step's objective it minimises (no isinstance here)
@@ -179,6 +179,10 @@ class VariationalEulerScheme:
         # contact on its own fine point set in the region K nearest the obstacles (see
         # ElasticStepper: contact_pool); the volume points carry it only outside K
         contact_block = self.contact_block = bool(contact_pool) and bool(contacts_)
+
+        def contact_rows(p):
+            """√k·max(0, −gap) of the deformed position p for each obstacle: the contact's rows."""
+            return jnp.stack([math.sqrt(c.stiffness) * jnp.maximum(c.penetration(p), 0.0) for c in contacts_])
 
         def point_terms(params, xt, args):
             """(square residual r, extra scalar e) at one point: loss density |r|² + e."""
@@ -198,9 +202,9 @@ class VariationalEulerScheme:
                 parts.append(mat.square_residual(F))
             else:
                 extra = extra + 2.0 * mat.psi(F)
-            for c in contacts_:
-                pen = jnp.maximum(c.penetration(p), 0.0)[None]
-                parts.append(math.sqrt(c.stiffness) * (pen * xt[2 * d + 1] if contact_block else pen))
+            if contacts_:
+                rows = contact_rows(p)
+                parts.append(rows * xt[2 * d + 1] if contact_block else rows)
             r = jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float32)
             return sw * r, sw * sw * extra
 
@@ -225,14 +229,19 @@ class VariationalEulerScheme:
                 handle_blocks.append(Block(hres, smp, handle_stiffness * area / rest.volume, f"handle{i}"))
         self._handle_blocks = tuple(handle_blocks)
 
-        def targets(params, prev, dt_prev, t, dt, x):
-            """φ̂ + Δt²b at the rest points x (zeros when quasi-static)."""
-            if not dynamic:
-                return jnp.zeros_like(x)
+        def motion(params, prev, dt_prev, t, dt, x):
+            """(φⁿ, φ̂ + Δt²b) at the rest points x: the current positions and the inertial
+            prediction (zeros when quasi-static)."""
             cur = jax.vmap(lambda y: phi(params, y, t))(x)
+            if not dynamic:
+                return cur, jnp.zeros_like(x)
             old = jax.vmap(lambda y: phi(prev, y, t - dt_prev))(x)
             vel = jnp.where(dt_prev > 0, (cur - old) / jnp.where(dt_prev > 0, dt_prev, 1.0), 0.0)
-            return cur + dt * vel + dt * dt * bj
+            return cur, cur + dt * vel + dt * dt * bj
+
+        def targets(params, prev, dt_prev, t, dt, x):
+            """φ̂ + Δt²b at the rest points x (zeros when quasi-static)."""
+            return motion(params, prev, dt_prev, t, dt, x)[1]
 
         # Adam (the paper's loop) draws fresh points every iteration: its residual computes
         # the target itself from the previous networks carried in args.
@@ -243,14 +252,18 @@ class VariationalEulerScheme:
             tgt = targets(cur_p, prev_p, dt_prev, t, dt, x[None])[0]
             return point_terms(params, jnp.concatenate([x, tgt, jnp.ones((1,), x.dtype)]), (t1, dt))[0]
 
-        def contact_score(params, prev, dt_prev, t, dt, x):
-            """The smaller gap to any obstacle of φⁿ(X) and of the inertial prediction at points x."""
-            cur = jax.vmap(lambda y: phi(params, y, t))(x)
-            pred = targets(params, prev, dt_prev, t, dt, x) if dynamic else cur
-            gap = jnp.full(x.shape[:1], jnp.inf)
+        def nearest_gap(cur, pred):
+            """The smaller gap to any obstacle of the current positions and of the inertial
+            prediction (the current positions again when quasi-static)."""
+            pred = pred if dynamic else cur
+            gap = jnp.full(cur.shape[:1], jnp.inf)
             for c in contacts_:
                 gap = jnp.minimum(gap, jnp.minimum(-c.penetration(cur), -c.penetration(pred)))
             return gap
+
+        def contact_score(params, prev, dt_prev, t, dt, x):
+            """:func:`nearest_gap` at the rest points x."""
+            return nearest_gap(*motion(params, prev, dt_prev, t, dt, x))
 
         def in_contact_band(params, prev, dt_prev, t, dt):
             """X ↦ whether φⁿ(X) or the inertial prediction φ̂(X) + Δt²b lies within
@@ -264,8 +277,7 @@ class VariationalEulerScheme:
             kept = int(contact_kept)
 
             def contact_residual(params, x, args):
-                p = phi(params, x, args[0])
-                return jnp.stack([math.sqrt(c.stiffness) * jnp.maximum(c.penetration(p), 0.0) for c in contacts_])
+                return contact_rows(phi(params, x, args[0]))
 
         def contact_selection(params, prev, dt_prev, t, dt, key):
             """The pool, the indices of its ``kept`` points nearest an obstacle (score below),
@@ -274,14 +286,15 @@ class VariationalEulerScheme:
             neg, idx = jax.lax.top_k(-contact_score(params, prev, dt_prev, t, dt, pool), kept)
             return pool, idx, -neg[-1]
 
-        def beyond_kept_depth(p, params, prev, dt_prev, t, dt, key):
-            """The deepest penetration, under the new weights ``p``, of a pool point outside
-            the fine region K (0 when every penetrating pool point was kept): > 0 means part of
-            the contact was charged only at the volume points' density (``kept`` too small for
-            the layer in contact)."""
-            if not contact_block:
+        def beyond_kept_depth(p, selection, t, dt):
+            """The deepest penetration, under the new weights ``p``, of a point of the solve's
+            pool (``selection`` = (pool, kept indices), from :func:`prepare`) outside the fine
+            region K (0 when every penetrating pool point was kept): > 0 means part of the
+            contact was charged only at the volume points' density (``kept`` too small for the
+            layer in contact)."""
+            if selection is None:
                 return jnp.float32(0.0)
-            pool, idx, _ = contact_selection(params, prev, dt_prev, t, dt, jax.random.fold_in(key, 0xC0))
+            pool, idx = selection
             x = jax.vmap(lambda y: phi(p, y, t + dt))(pool)
             depth = jnp.zeros(pool.shape[:1])
             for c in contacts_:
@@ -298,24 +311,26 @@ class VariationalEulerScheme:
             return x, jnp.sqrt(w)[:, None].astype(x.dtype)
 
         def prepare(params, prev, dt_prev, t, dt, key):
-            """Points X with their targets φ̂ + Δt²b and √weights appended, the blocks, args and a key."""
+            """Points X with their targets φ̂ + Δt²b and √weights appended, the blocks, args, a key
+            and the contact's pool with its kept indices (None without contact_points)."""
             kx, ks = jax.random.split(key)
             x, sw = draw_points(params, prev, dt_prev, t, dt, kx)
-            columns = [x, targets(params, prev, dt_prev, t, dt, x), sw]
-            extra_blocks = ()
+            cur, tgt = motion(params, prev, dt_prev, t, dt, x)
+            columns = [x, tgt, sw]
+            extra_blocks, selection = (), None
             if contact_block:
                 # The contact integral split at the region K of the kept pool points: over K the
                 # pool's fine estimate (1/M)·Σ_kept k·max(0, −gap)² (its own block, weight
                 # kept/M), outside K the volume points' (contact term × 1[X ∉ K]) — so a body
                 # that sinks beyond K is still charged, at the volume points' density.
                 pool, idx, score_kept = contact_selection(params, prev, dt_prev, t, dt, jax.random.fold_in(key, 0xC0))
-                xc = pool[idx]
-                outside = contact_score(params, prev, dt_prev, t, dt, x) > score_kept
+                xc, selection = pool[idx], (pool, idx)
+                outside = nearest_gap(cur, tgt) > score_kept
                 columns.append(outside.astype(x.dtype)[:, None])
                 extra_blocks = (Block(contact_residual, lambda k: xc, kept / int(contact_pool), "contact"),)
             xt = jnp.concatenate(columns, axis=1)
             blocks = (Block(energy_residual, lambda k: xt, 1.0, "energy"),) + self._handle_blocks + extra_blocks
-            return xt, blocks, (t + dt, dt), ks
+            return xt, blocks, (t + dt, dt), ks, selection
 
         # Predictor: shift the output bias by the mean inertial displacement
         # mean_X(φ̂ + Δt²b − φⁿ), i.e. start from the ballistic translation (exact for free
@@ -328,8 +343,8 @@ class VariationalEulerScheme:
         def predict(guess, params, prev, dt_prev, t, dt):
             if not use_predictor:
                 return guess
-            cur = jax.vmap(lambda y: phi(params, y, t))(pred_x)
-            shift = jnp.mean(targets(params, prev, dt_prev, t, dt, pred_x) - cur, axis=0)
+            cur, pred = motion(params, prev, dt_prev, t, dt, pred_x)
+            shift = jnp.mean(pred - cur, axis=0)
             return eqx.tree_at(lambda q: q.layers[-1].bias, guess, guess.layers[-1].bias + shift)
 
         def scalar_objective(xt, blocks, pts, args):
@@ -343,13 +358,14 @@ class VariationalEulerScheme:
             return objective
 
         def solve_once(guess, params, prev, dt_prev, t, dt, key):
-            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
+            """(new weights, solver stats, the contact selection of :func:`prepare`)."""
+            xt, blocks, args, ks, selection = prepare(params, prev, dt_prev, t, dt, key)
             if self._resample:
                 blocks = (Block(inline_residual, self._volume_sampler, 1.0, "energy"),) + self._handle_blocks
-                return solver.solve(blocks, guess, (t + dt, dt, params, prev, dt_prev, t), ks)
+                return (*solver.solve(blocks, guess, (t + dt, dt, params, prev, dt_prev, t), ks), selection)
             if not scalar:
-                return solver.solve(blocks, guess, args, ks)
-            return solver.minimize(scalar_objective(xt, blocks, sample_blocks(blocks, ks), args), guess)
+                return (*solver.solve(blocks, guess, args, ks), selection)
+            return (*solver.minimize(scalar_objective(xt, blocks, sample_blocks(blocks, ks), args), guess), selection)
 
 
         def step(params, prev, dt_prev, t, dt, key):
@@ -359,10 +375,10 @@ class VariationalEulerScheme:
             # loss far above the fitted one means the solve fitted its sample, not the body.
             held_objective = objective_on(params, prev, dt_prev, t, dt, jax.random.fold_in(key, 0x5EED))
             if rounds == 1:
-                p, st = solve_once(guess, params, prev, dt_prev, t, dt, key)
+                p, st, selection = solve_once(guess, params, prev, dt_prev, t, dt, key)
                 held = held_objective(p)
                 return p, st, (held, held, st.iterations > st.rejected,
-                               beyond_kept_depth(p, params, prev, dt_prev, t, dt, key))
+                               beyond_kept_depth(p, selection, t, dt))
 
             # The rounds before the last in one lax.scan (one compiled solve, not rounds − 1
             # copies). They were unrolled while the 3D polar rotation used LAPACK's batched SVD,
@@ -370,11 +386,11 @@ class VariationalEulerScheme:
             keys = jax.random.split(key, rounds)
 
             def one_round(p, k):
-                return solve_once(p, params, prev, dt_prev, t, dt, k)
+                return solve_once(p, params, prev, dt_prev, t, dt, k)[:2]
 
             p, early = jax.lax.scan(one_round, guess, keys[:-1])
             held_before = held_objective(p)
-            p, st = solve_once(p, params, prev, dt_prev, t, dt, keys[-1])
+            p, st, selection = solve_once(p, params, prev, dt_prev, t, dt, keys[-1])
             # scan made arrays of the fields a solver fills with Python constants (inner = −1
             # for a direct solve): keep the constants, as the unrolled rounds did
             const = {f: v for f, v in st._asdict().items() if isinstance(v, (int, float))}
@@ -386,19 +402,19 @@ class VariationalEulerScheme:
             held = held_objective(p)
             moved = st.iterations > st.rejected
             total = sequence_stats(rounds_stats)._replace(converged=st.converged, reason=st.reason)
-            return p, total, (held_before, held, moved, beyond_kept_depth(p, params, prev, dt_prev, t, dt, keys[-1]))
+            return p, total, (held_before, held, moved, beyond_kept_depth(p, selection, t, dt))
 
         def objective_on(params, prev, dt_prev, t, dt, key):
             """The step's objective (what the solver minimises) as a function of the new
             weights, on the points ``key`` draws: drawn, with their targets, once."""
-            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
+            xt, blocks, args, ks, _ = prepare(params, prev, dt_prev, t, dt, key)
             pts = sample_blocks(blocks, ks)
             if scalar:
                 return scalar_objective(xt, blocks, pts, args)
             return lambda p: loss_value(blocks, pts, p, args)
 
         def loss_grad(p, params, prev, dt_prev, t, dt, key):
-            xt, blocks, args, ks = prepare(params, prev, dt_prev, t, dt, key)
+            xt, blocks, args, ks, _ = prepare(params, prev, dt_prev, t, dt, key)
             return jax.value_and_grad(scalar_objective(xt, blocks, sample_blocks(blocks, ks), args))(p)
         self.loss_grad = loss_grad
         self._advance = step
