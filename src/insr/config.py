@@ -123,6 +123,7 @@ RULES: dict[str, Callable[[Any], tuple[bool, str]]] = {
     "contact_band.pool": _at_least(2),
     "contact_points.pool": _at_least(0),
     "contact_points.kept": _at_least(1),
+    "momentum.points": _at_least(0),
     "penetration_alarm": lambda v: (v >= 0, "a fraction ≥ 0 of the body's smallest extent (0: off)"),
     "adaptive.share": lambda v: (0 <= v < 1, "a number in [0, 1) (0: uniform points)"),
     "adaptive.pool": _at_least(2),

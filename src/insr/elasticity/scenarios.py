@@ -44,6 +44,10 @@ Config keys (every scenario has them all; ``insr show <name>`` prints the defaul
                 samples: a jittered grid of ``pool`` points over the rest box (uniform in a mesh)
                 each step, of which the ``kept`` nearest an obstacle enter the solve (weight
                 1/pool each); 0 = the contact on the volume samples.
+``momentum``    ``points`` > 0 (dynamic runs): the inertia term's mean on that many points of its
+                own (a jittered grid over the rest box, uniform in a mesh), its deviation on
+                pairs of the volume samples, so a step changes the body's momentum only by the
+                forces (ElasticStepper: momentum_points); 0 = the inertia term on the volume samples.
 ``rounds``      solves per step, each on fresh points; with more than one, a step has
                 converged when its last round lowered the objective on held-out points by
                 ≤ ``rounds_rtol`` of its value.
@@ -122,6 +126,8 @@ def elastic_defaults(name: str, dim: int, *, dt: float, steps: int, samples: int
         "contact_band": {"width": 0.0, "share": 0.5, "pool": 8},
         # pool > 0: the contact term on the `kept` points nearest an obstacle among `pool`
         "contact_points": {"pool": 0, "kept": 1000},
+        # points > 0: the inertia term's mean on its own points (the momentum balance exact)
+        "momentum": {"points": 0},
         "extrapolate": False,
         "rounds": 1,
         "rounds_rtol": 1e-2,
@@ -292,6 +298,16 @@ def build_elastic(cfg: dict) -> ElasticStepper:
     if cpts["pool"] > 0 and cfg["optimizer"] == "adam":
         raise _err("contact_points.pool", "0 with optimizer = 'adam' (it draws fresh points every iteration)",
                    cpts["pool"])
+    momentum = cfg["momentum"]["points"]
+    if momentum > 0 and cfg["quasi_static"]:
+        raise _err("momentum.points", "0 in a quasi-static run (it has no inertia term)", momentum)
+    if momentum > 0 and band["width"] > 0:
+        raise _err("momentum.points", "0 with a contact band (contact_band.width > 0; use contact_points "
+                   "for the contact instead)", momentum)
+    if momentum > 0 and cfg["optimizer"] == "adam":
+        raise _err("momentum.points", "0 with optimizer = 'adam' (it draws fresh points every iteration)", momentum)
+    if momentum > 0 and cfg["samples"] < 2:
+        raise _err("samples", "≥ 2 with momentum.points > 0 (the deviation is charged on pairs)", cfg["samples"])
     # any family of insr.field_tables; a grid spans the rest shape's bounding box
     field = network_from_table(cfg["field"], dim, dim, key=jax.random.PRNGKey(cfg["seed"]), lo=rest.lo, hi=rest.hi)
     try:
@@ -302,7 +318,7 @@ def build_elastic(cfg: dict) -> ElasticStepper:
                               rounds=cfg["rounds"], rounds_rtol=cfg["rounds_rtol"],
                               contact_band=float(band["width"]), band_share=float(band["share"]),
                               band_pool=band["pool"], penetration_alarm=cfg["penetration_alarm"],
-                              contact_pool=cpts["pool"], contact_kept=cpts["kept"])
+                              contact_pool=cpts["pool"], contact_kept=cpts["kept"], momentum_points=momentum)
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
@@ -324,6 +340,14 @@ def _collide_2d() -> dict:
     # result is unchanged (RMS vs the fine FEM 5.08e-2 vs 5.08e-2, max penetration 0.0149
     # vs 0.0151) in 141 s instead of 194 s.
     cfg["lm"].update(max_iters=20, ftol=1e-3)
+    # The momentum balance on its own points and the contact on its own points (2026-12-08).
+    # The slide after the floor impact is what the RMS against the FEM measures; on 1,000
+    # volume points the sampled mean of the inertia term let each impact step change the
+    # horizontal momentum (a frictionless floor: it must not; seed 7 sped up 3 %), and the
+    # disk's contact impulse scattered.  Against integrated FEM-96, seeds 0-9: RMS median
+    # ≈ 3.8e-2, max 0.112 before; see the README ("Seed spread") for the numbers after.
+    cfg["momentum"]["points"] = 16384
+    cfg["contact_points"].update(pool=16384, kept=1000)
     return cfg
 
 

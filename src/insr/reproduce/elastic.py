@@ -295,7 +295,10 @@ def run_dynamic(ctx: Context, scenario: str, paper_step_s: float, paper_adam: di
 # defaults.  The drop's loop samples uniformly: the contact band (its default since 2026-12-04)
 # needs a point pool that Adam's fresh points per iteration do not have, and is refused with it.
 PAPER_ADAM = {
-    "elastic_collide_2d": {"field": {"width": 68, "depth": 3, "omega0": 30.0}, "samples": 10000},
+    # Adam draws fresh points every iteration: the contact's and the momentum's own points are
+    # solve-time point sets it cannot use (the paper's loop had neither)
+    "elastic_collide_2d": {"field": {"width": 68, "depth": 3, "omega0": 30.0}, "samples": 10000,
+                           "contact_points": {"pool": 0}, "momentum": {"points": 0}},
     "elastic_drop_3d": {"field": {"width": 66, "depth": 3, "omega0": 30.0}, "samples": 8000, "rounds": 1,
                         "contact_band": {"width": 0.0}},
 }
