@@ -215,10 +215,14 @@ class VariationalEulerScheme:
         def energy_residual(params, xt, args):
             return point_terms(params, xt, args)[0]
 
+        def fine_sampler(n):
+            """n points for an integral on its own point set (the contact's, the inertia mean's): a
+            jittered grid over a box, one point per cell (the estimate then has the variance of a
+            fine midpoint rule), uniform points in a mesh."""
+            return rest.sampler(int(n), "jittered" if rest.box is not None else "uniform")
+
         if split_inertia:
-            # a jittered grid over a box (its mean has the error of a fine midpoint rule),
-            # uniform points in a mesh
-            mean_sampler = rest.sampler(int(momentum_points), "jittered" if rest.box is not None else "uniform")
+            mean_sampler = fine_sampler(momentum_points)
 
             def pair_residual(params, pair, args):
                 """√(ρ/2)/Δt·√(w_a w_b)·(d_a − d_b), d = φ − φ̂ − Δt²b at the two points of a
@@ -300,9 +304,7 @@ class VariationalEulerScheme:
             return lambda x: contact_score(params, prev, dt_prev, t, dt, x) < self.contact_band
 
         if contact_block:
-            # a jittered grid over a box (one point per cell: the contact integral's estimate
-            # then has the variance of a fine midpoint rule), uniform points in a mesh
-            pool_sampler = rest.sampler(int(contact_pool), "jittered" if rest.box is not None else "uniform")
+            pool_sampler = fine_sampler(contact_pool)
             kept = int(contact_kept)
 
             def contact_residual(params, x, args):
