@@ -182,7 +182,7 @@ class VariationalEulerScheme:
         contact_block = self.contact_block = bool(contact_pool) and bool(contacts_)
         # the inertia term split into its mean (on its own fine points) and the deviation from
         # it (on pairs of volume points): see ElasticStepper, momentum_points
-        split_inertia = self.split_inertia = bool(momentum_points) and dynamic
+        split_inertia = bool(momentum_points) and dynamic
 
         def contact_rows(p):
             """√k·max(0, −gap) of the deformed position p for each obstacle: the contact's rows."""
@@ -418,16 +418,20 @@ class VariationalEulerScheme:
                 return eqx.tree_at(lambda q: q.layers[-1].bias, p, p.layers[-1].bias + s)
 
             f = lambda s: objective(shifted(s))
+
+            def gradient(s):  # (∇f, (f, ∇f)): forward over it gives the Hessian, value and gradient in one pass
+                v, g = jax.value_and_grad(f)(s)
+                return g, (v, g)
+
             zero = jnp.zeros((d,), jnp.float32)
-            f0, g = jax.value_and_grad(f)(zero)
+            H, (f0, g) = jax.jacfwd(gradient, has_aux=True)(zero)
             inertia = 2.0 * rho / (dt * dt)
-            mu, vecs = jnp.linalg.eigh(jax.hessian(f)(zero) - inertia * jnp.eye(d))
+            mu, vecs = jnp.linalg.eigh(H - inertia * jnp.eye(d))
             free = (jnp.abs(mu) <= 1e-3 * inertia).astype(jnp.float32)  # no obstacle's curvature
             s_new = -(vecs * free) @ (vecs.T @ g) / inertia
             f1 = f(s_new)
             ok = jnp.isfinite(f1) & (f1 < f0)
-            p = jax.tree.map(lambda a, b: jnp.where(ok, a, b), shifted(jnp.where(ok, s_new, zero)), p)
-            return p, st._replace(loss=jnp.where(ok, f1, st.loss))
+            return shifted(jnp.where(ok, s_new, 0.0)), st._replace(loss=jnp.where(ok, f1, st.loss))
 
         def solve_once(guess, params, prev, dt_prev, t, dt, key):
             """(new weights, solver stats, the contact selection of :func:`prepare`)."""
